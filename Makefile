@@ -1,0 +1,72 @@
+# quecapi: build, test, demo, install, deps.
+#
+#   make                  build quecapi/core.so for Lua 5.4
+#   make LUA=luajit       build it for LuaJIT 2.1 (OpenResty)
+#   make test             specs on Lua 5.4 and LuaJIT against the local fake cloud
+#   make demo             the quickstart example against the local fake cloud
+#   make install          install the module under PREFIX (default /usr/local)
+#   make deps             install the Debian packages the project needs
+
+LUA        ?= lua5.4
+PREFIX     ?= /usr/local
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(LUA),luajit)
+LUA_VERSION ?= 5.1
+LUA_INCDIR  ?= /usr/include/luajit-2.1
+else
+LUA_VERSION ?= $(shell $(LUA) -e 'print((_VERSION:gsub("Lua ","")))' 2>/dev/null || echo 5.4)
+LUA_INCDIR  ?= /usr/include/lua$(LUA_VERSION)
+endif
+
+LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_SHARE  ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+
+BUILD    ?= build/$(LUA)
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CFLAGS   ?= -O2 -g
+WARN     := -std=c99 -Wall -Wextra -Wshadow -Wstrict-prototypes -pedantic
+ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L \
+             -I$(LUA_INCDIR) $(CURL_CFLAGS)
+LIBFLAG  ?= -shared
+LIBS     := -lcurl -lcrypto
+
+SRC := csrc/core.c csrc/crypto.c csrc/http.c
+HDR := csrc/core.h csrc/compat.h
+SO  := $(BUILD)/quecapi/core.so
+
+.PHONY: all test demo install uninstall deps clean
+
+all: $(SO)
+
+$(SO): $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LIBFLAG) -o $@ $(SRC) $(LIBS)
+
+test: deps
+	$(MAKE) LUA=lua5.4
+	$(MAKE) LUA=luajit
+	sh spec/run
+
+demo: deps
+	$(MAKE) LUA=lua5.4
+	sh examples/demo
+
+install: $(SO)
+	install -d $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi/transport \
+	           $(DESTDIR)$(LUA_SHARE)/quecapi/store
+	install -m 0755 $(SO) $(DESTDIR)$(LUA_LIBDIR)/quecapi/core.so
+	install -m 0644 lua/quecapi.lua $(DESTDIR)$(LUA_SHARE)/quecapi.lua
+	install -m 0644 lua/quecapi/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/
+	install -m 0644 lua/quecapi/transport/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/transport/
+	install -m 0644 lua/quecapi/store/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/store/
+
+uninstall:
+	rm -rf $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi.lua
+
+deps:
+	@sh tools/deps
+
+clean:
+	rm -rf build

@@ -1,0 +1,25 @@
+/*
+ * quecapi.core: registration only. The work lives in crypto.c (hashes, the
+ * password cipher, random strings) and http.c (libcurl sessions).
+ */
+#include "core.h"
+
+QC_EXPORT int luaopen_quecapi_core(lua_State *L);
+
+int luaopen_quecapi_core(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        {"sha256_hex", qc_sha256_hex},
+        {"md5_hex", qc_md5_hex},
+        {"encrypt_password", qc_encrypt_password},
+        {"decrypt_password", qc_decrypt_password},
+        {"random_string", qc_random_string},
+        {"session", qc_session_new},
+        {NULL, NULL},
+    };
+    qc_http_open(L);
+    luaL_newlib(L, functions);
+    lua_pushliteral(L, QUECAPI_CORE_VERSION);
+    lua_setfield(L, -2, "VERSION");
+    return 1;
+}

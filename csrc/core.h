@@ -1,0 +1,30 @@
+/* Entry points shared between the core's files; luaopen_quecapi_core is the only exported symbol. */
+#ifndef QUECAPI_CORE_H
+#define QUECAPI_CORE_H
+
+#include "compat.h"
+
+#define QUECAPI_CORE_VERSION "0.1.0"
+
+/* Internal linkage across the core's files: hidden, so the shared object exports
+ * luaopen_quecapi_core alone whatever flags the build uses. */
+#if defined(__GNUC__)
+#define QC_INTERNAL __attribute__((visibility("hidden")))
+#define QC_EXPORT __attribute__((visibility("default")))
+#else
+#define QC_INTERNAL
+#define QC_EXPORT
+#endif
+
+/* crypto.c */
+QC_INTERNAL int qc_sha256_hex(lua_State *L);
+QC_INTERNAL int qc_md5_hex(lua_State *L);
+QC_INTERNAL int qc_encrypt_password(lua_State *L);
+QC_INTERNAL int qc_decrypt_password(lua_State *L);
+QC_INTERNAL int qc_random_string(lua_State *L);
+
+/* http.c */
+QC_INTERNAL int qc_http_open(lua_State *L); /* registers the session metatable */
+QC_INTERNAL int qc_session_new(lua_State *L);
+
+#endif

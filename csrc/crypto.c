@@ -1,0 +1,263 @@
+/*
+ * Hashes, the platform's password cipher and random strings, on OpenSSL EVP.
+ *
+ * Every buffer the result is built in is a Lua userdata (freed by the GC even if
+ * Lua raises), and every OpenSSL object is created and freed inside the call, so no
+ * path leaks. Failures drain the OpenSSL error queue so a later, unrelated
+ * ERR_get_error() in the host never sees our leftovers.
+ */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core.h"
+
+static const char hex_lower[] = "0123456789abcdef";
+static const char hex_upper[] = "0123456789ABCDEF";
+
+static void to_hex(const unsigned char *in, size_t n, char *out, const char *digits)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0f];
+    }
+}
+
+/* Digest s with md and push the lowercase hex, or return 0 after draining errors. */
+static int push_digest_hex(lua_State *L, const EVP_MD *md)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    char hex[2 * EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+
+    if (!EVP_Digest(s, len, digest, &dlen, md, NULL)) {
+        ERR_clear_error();
+        lua_pushnil(L);
+        lua_pushliteral(L, "digest failed");
+        return 2;
+    }
+    to_hex(digest, dlen, hex, hex_lower);
+    lua_pushlstring(L, hex, 2 * (size_t)dlen);
+    return 1;
+}
+
+int qc_sha256_hex(lua_State *L)
+{
+    return push_digest_hex(L, EVP_sha256());
+}
+
+int qc_md5_hex(lua_State *L)
+{
+    return push_digest_hex(L, EVP_md5());
+}
+
+/*
+ * The platform's key schedule: key = characters 9..24 of the uppercase hex
+ * MD5(random), taken as 16 ASCII bytes; IV = the key's two 8-byte halves swapped.
+ */
+static int derive_key_iv(const char *random, size_t rlen, unsigned char key[16], unsigned char iv[16])
+{
+    unsigned char digest[16];
+    char hex[32];
+    unsigned int dlen = 0;
+
+    if (!EVP_Digest(random, rlen, digest, &dlen, EVP_md5(), NULL) || dlen != 16)
+        return 0;
+    to_hex(digest, 16, hex, hex_upper);
+    memcpy(key, hex + 8, 16);
+    memcpy(iv, key + 8, 8);
+    memcpy(iv + 8, key, 8);
+    return 1;
+}
+
+/* One-shot AES-128-CBC with PKCS#7; returns the output length or -1. */
+static int aes_cbc(int encrypt, const unsigned char key[16], const unsigned char iv[16],
+                   const unsigned char *in, int inlen, unsigned char *out)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, tail = 0, ok;
+
+    if (ctx == NULL)
+        return -1;
+    ok = EVP_CipherInit_ex(ctx, EVP_aes_128_cbc(), NULL, key, iv, encrypt) &&
+         EVP_CipherUpdate(ctx, out, &n, in, inlen) &&
+         EVP_CipherFinal_ex(ctx, out + n, &tail);
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? n + tail : -1;
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static size_t b64_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t i, o = 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        unsigned long v = ((unsigned long)in[i] << 16) | ((unsigned long)in[i + 1] << 8) | in[i + 2];
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = b64_alphabet[(v >> 6) & 63];
+        out[o++] = b64_alphabet[v & 63];
+    }
+    if (i < n) {
+        unsigned long v = (unsigned long)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned long)in[i + 1] << 8;
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = (i + 1 < n) ? b64_alphabet[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    return o;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/*
+ * Strict standard Base64 (padded, no whitespace, canonical trailing bits), because
+ * a lenient decoder would turn a mangled password into a confusing "wrong key".
+ * Returns the decoded length or -1.
+ */
+static long b64_decode(const char *in, size_t n, unsigned char *out)
+{
+    size_t i, o = 0, pad = 0;
+
+    if (n == 0 || n % 4 != 0)
+        return -1;
+    if (in[n - 1] == '=')
+        pad = (in[n - 2] == '=') ? 2 : 1;
+    for (i = 0; i < n; i += 4) {
+        int v[4], k, last = (i + 4 == n);
+        for (k = 0; k < 4; k++) {
+            if (last && k >= 4 - (int)pad) {
+                v[k] = 0;
+                if (in[i + k] != '=')
+                    return -1;
+            } else if ((v[k] = b64_value((unsigned char)in[i + k])) < 0) {
+                return -1;
+            }
+        }
+        out[o++] = (unsigned char)((v[0] << 2) | (v[1] >> 4));
+        if (!(last && pad == 2))
+            out[o++] = (unsigned char)(((v[1] & 15) << 4) | (v[2] >> 2));
+        else if (v[1] & 15)
+            return -1;
+        if (!(last && pad >= 1))
+            out[o++] = (unsigned char)(((v[2] & 3) << 6) | v[3]);
+        else if (pad == 1 && (v[2] & 3))
+            return -1;
+    }
+    return (long)o;
+}
+
+/* encrypt_password(plain, random) -> Base64 of AES-128-CBC(plain) */
+int qc_encrypt_password(lua_State *L)
+{
+    size_t plen, rlen, clen_max;
+    const char *plain = luaL_checklstring(L, 1, &plen);
+    const char *random = luaL_checklstring(L, 2, &rlen);
+    unsigned char key[16], iv[16], *cipher;
+    char *b64;
+    int clen;
+
+    if (plen > (size_t)0x7fffffff - 32) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "password too long");
+        return 2;
+    }
+    clen_max = plen + 16;
+    cipher = (unsigned char *)lua_newuserdata(L, clen_max);
+    b64 = (char *)lua_newuserdata(L, 4 * ((clen_max + 2) / 3));
+    if (!derive_key_iv(random, rlen, key, iv) ||
+        (clen = aes_cbc(1, key, iv, (const unsigned char *)plain, (int)plen, cipher)) < 0) {
+        ERR_clear_error();
+        lua_pushnil(L);
+        lua_pushliteral(L, "encryption failed");
+        return 2;
+    }
+    lua_pushlstring(L, b64, b64_encode(cipher, (size_t)clen, b64));
+    return 1;
+}
+
+/* decrypt_password(b64, random) -> plain, or nil, err */
+int qc_decrypt_password(lua_State *L)
+{
+    size_t blen, rlen;
+    const char *b64 = luaL_checklstring(L, 1, &blen);
+    const char *random = luaL_checklstring(L, 2, &rlen);
+    unsigned char key[16], iv[16], *cipher, *plain;
+    long clen;
+    int plen;
+
+    if (blen > (size_t)0x7fffffff) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "ciphertext too long");
+        return 2;
+    }
+    cipher = (unsigned char *)lua_newuserdata(L, blen / 4 * 3 + 1);
+    plain = (unsigned char *)lua_newuserdata(L, blen / 4 * 3 + 16);
+    clen = b64_decode(b64, blen, cipher);
+    if (clen < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "invalid Base64");
+        return 2;
+    }
+    if (clen == 0 || clen % 16 != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "ciphertext is not a whole number of AES blocks");
+        return 2;
+    }
+    if (!derive_key_iv(random, rlen, key, iv) ||
+        (plen = aes_cbc(0, key, iv, cipher, (int)clen, plain)) < 0) {
+        ERR_clear_error();
+        lua_pushnil(L);
+        lua_pushliteral(L, "bad padding or wrong key");
+        return 2;
+    }
+    lua_pushlstring(L, (const char *)plain, (size_t)plen);
+    return 1;
+}
+
+/*
+ * random_string(n): n characters of [0-9A-Za-z] from RAND_bytes. Bytes >= 248
+ * (= 4 * 62) are rejected so every character is equally likely.
+ */
+int qc_random_string(lua_State *L)
+{
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    lua_Integer n = luaL_checkinteger(L, 1);
+    unsigned char pool[64];
+    char *out;
+    size_t have = 0;
+
+    luaL_argcheck(L, n >= 0 && n <= (1 << 20), 1, "length must be between 0 and 1048576");
+    out = (char *)lua_newuserdata(L, (size_t)n + 1);
+    while (have < (size_t)n) {
+        size_t i;
+        if (RAND_bytes(pool, (int)sizeof pool) != 1) {
+            ERR_clear_error();
+            lua_pushnil(L);
+            lua_pushliteral(L, "random generator failed");
+            return 2;
+        }
+        for (i = 0; i < sizeof pool && have < (size_t)n; i++)
+            if (pool[i] < 248)
+                out[have++] = alphabet[pool[i] % 62];
+    }
+    OPENSSL_cleanse(pool, sizeof pool);
+    lua_pushlstring(L, out, (size_t)n);
+    return 1;
+}

@@ -1,0 +1,45 @@
+package = "quecapi"
+version = "0.1.0-1"
+source = {
+   url = "git+https://github.com/quecapi/quecapi.git",
+   tag = "v0.1.0",
+}
+description = {
+   summary = "Quectel IoT platform App (end-user) OpenAPI client for Lua and OpenResty",
+   detailed = [[
+      Sign and send App OpenAPI calls of the Quectel IoT platform (Developer Center,
+      Acceleronix): SMS codes, registration, login with encrypted passwords, tokens,
+      device lists, device data and remote control. A C core does SHA-256 signing,
+      AES-128-CBC password encryption and HTTP(S) through libcurl; responses come
+      back as Lua tables.
+   ]],
+   homepage = "https://github.com/quecapi/quecapi",
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.1",
+   "lua-cjson >= 2.1.0",
+}
+-- Debian keeps curl.h under a multiarch folder, so only the libraries are probed.
+external_dependencies = {
+   CURL = { library = "curl" },
+   OPENSSL = { library = "crypto" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      ["quecapi"] = "lua/quecapi.lua",
+      ["quecapi.client"] = "lua/quecapi/client.lua",
+      ["quecapi.endpoints"] = "lua/quecapi/endpoints.lua",
+      ["quecapi.json"] = "lua/quecapi/json.lua",
+      ["quecapi.redact"] = "lua/quecapi/redact.lua",
+      ["quecapi.transport.curl"] = "lua/quecapi/transport/curl.lua",
+      ["quecapi.store.memory"] = "lua/quecapi/store/memory.lua",
+      ["quecapi.core"] = {
+         sources = { "csrc/core.c", "csrc/crypto.c", "csrc/http.c" },
+         defines = { "_POSIX_C_SOURCE=200809L" },
+         libraries = { "curl", "crypto" },
+         libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      },
+   },
+}

@@ -1,0 +1,57 @@
+-- The platform's checks on who is calling: user domain, signature, timestamp, token.
+local state = require "fakecloud.state"
+local crypto = require "fakecloud.crypto"
+local config = require "fakecloud.config"
+
+local _M = {}
+
+local SECRETS = { [config.user_domain] = config.user_domain_secret }
+
+-- nil when the domain is fine, else code
+function _M.domain(ud)
+  if not ud or ud == "" then return 5023 end
+  if not ud:find("^C%.DM%.%d+%.%d+$") then return 5013 end
+  if not SECRETS[ud] then return 5015 end
+end
+
+-- signature = SHA256(fields in order .. userDomainSecret); absent fields count as ""
+function _M.signature(args, fields)
+  local sig = args.signature
+  if not sig or sig == "" then return 5550 end
+  local parts = {}
+  for i, f in ipairs(fields) do parts[i] = args[f] or "" end
+  parts[#parts + 1] = SECRETS[args.userDomain] or ""
+  if crypto.sha256_hex(table.concat(parts)) ~= sig then return 5420 end
+end
+
+-- ts must be within 10 minutes of the cloud's clock
+function _M.timestamp(ts)
+  local n = tonumber(ts)
+  if not n then return 5420 end
+  if math.abs(n / 1000 - state.now()) > 600 then return 5420 end
+end
+
+function _M.issue_tokens(uid)
+  local now = state.now()
+  local access, refresh = crypto.token("access"), crypto.token("refresh")
+  local a_exp = math.floor(now + state.config.access_ttl)
+  local r_exp = math.floor(now + state.config.refresh_ttl)
+  state.access[access] = { uid = uid, exp = a_exp }
+  state.refresh[refresh] = { uid = uid, exp = r_exp }
+  return {
+    accessToken = { token = access, expirationTime = a_exp },
+    refreshToken = { token = refresh, expirationTime = r_exp },
+  }
+end
+
+-- The calling user, or nil, code: 5106 without a token, 5032 for a bad or expired one.
+function _M.user(ctx)
+  local header = ctx.headers["authorization"]
+  if type(header) == "table" then header = header[1] end
+  if not header or header == "" then return nil, 5106 end
+  local t = state.access[header]
+  if not t or t.exp <= state.now() then return nil, 5032 end
+  return state.users[t.uid]
+end
+
+return _M
