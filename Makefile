@@ -70,3 +70,6 @@ deps:
 
 clean:
 	rm -rf build
+
+# Further targets (checks, benchmarks, docs) live in mk/*.mk.
+-include $(wildcard mk/*.mk)
