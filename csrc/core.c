@@ -1,6 +1,6 @@
 /*
  * quecapi.core: registration only. The work lives in crypto.c (hashes, the
- * password cipher, random strings) and http.c (libcurl sessions).
+ * password cipher, random strings), http.c (libcurl sessions) and clock.c.
  */
 #include "core.h"
 
@@ -15,6 +15,9 @@ int luaopen_quecapi_core(lua_State *L)
         {"decrypt_password", qc_decrypt_password},
         {"random_string", qc_random_string},
         {"session", qc_session_new},
+        {"now_ms", qc_now_ms},
+        {"monotonic", qc_monotonic},
+        {"sleep", qc_sleep},
         {NULL, NULL},
     };
     qc_http_open(L);

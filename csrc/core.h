@@ -23,6 +23,11 @@ QC_INTERNAL int qc_encrypt_password(lua_State *L);
 QC_INTERNAL int qc_decrypt_password(lua_State *L);
 QC_INTERNAL int qc_random_string(lua_State *L);
 
+/* clock.c */
+QC_INTERNAL int qc_now_ms(lua_State *L);
+QC_INTERNAL int qc_monotonic(lua_State *L);
+QC_INTERNAL int qc_sleep(lua_State *L);
+
 /* http.c */
 QC_INTERNAL int qc_http_open(lua_State *L); /* registers the session metatable */
 QC_INTERNAL int qc_session_new(lua_State *L);
