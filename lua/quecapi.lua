@@ -18,6 +18,7 @@ local _M = {
   new = client.new,
   REGIONS = client.REGIONS,
   endpoints = require "quecapi.endpoints",
+  snake_case = client.snake_case,
 
   sha256_hex = core.sha256_hex,
   md5_hex = core.md5_hex,
@@ -25,5 +26,16 @@ local _M = {
   decrypt_password = core.decrypt_password,
   random_string = core.random_string,
 }
+
+-- The platform's error codes -> English messages, loaded on first use.
+setmetatable(_M, {
+  __index = function(t, k)
+    if k == "errors" then
+      local errors = require "quecapi.errors"
+      rawset(t, "errors", errors)
+      return errors
+    end
+  end,
+})
 
 return _M

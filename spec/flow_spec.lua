@@ -98,9 +98,15 @@ describe("the App flow against the fake cloud", function()
     assert.is_nil(err:find("wrong-pass", 1, true))
   end)
 
-  it("rejects a stale timestamp with 5420", function()
-    local c = fake.client { clock = function() return (os.time() - 3600) * 1000 end }
-    local _, _, code = c:send_phone_sms_code { phone = "13800000007", internationalCode = "86", codeType = 3 }
+  it("rejects a stale timestamp with 5420 when the Date header cannot explain it", function()
+    -- the platform's Date agrees with the local clock, yet ts is an hour old
+    local c = fake.client { clock = function() return os.time() * 1000 end }
+    local res, err, code = c:prepare("send_phone_sms_code", { phone = "13800000007", internationalCode = "86", codeType = 3 })
+    assert.is_table(res, err)
+    local stale = res.url:gsub("ts=%d+", "ts=" .. (os.time() - 3600) * 1000)
+    local status, body = require("quecapi.core").session({ ca_file = fake.ca }):request { method = "POST", url = stale }
+    assert.are.equal(200, status)
+    code = require("quecapi.json").decode(body).code
     assert.are.equal(5420, code)
   end)
 
@@ -141,7 +147,8 @@ describe("injected faults", function()
   local c
   before_each(function()
     fake.reset()
-    c = fake.client { timeout = 2 }
+    -- one attempt per call: these cases are about how each failure is reported
+    c = fake.client { timeout = 2, retry = false }
     fake.user("13900000001", "pass1234", 3)
     assert(c:phone_pwd_login { phone = "13900000001", password = "pass1234", internationalCode = "86" })
   end)
@@ -174,7 +181,7 @@ describe("injected faults", function()
 
   it("times out on a slow answer instead of hanging", function()
     fake.fault { kind = "delay", delay_ms = 1500, path = "/v2/binding/enduserapi/userDeviceList" }
-    local quick = fake.client { timeout = 0.3 }
+    local quick = fake.client { timeout = 0.3, retry = false }
     quick:set_tokens(c:get_tokens())
     local t0 = os.time()
     local res, err = quick:user_device_list {}

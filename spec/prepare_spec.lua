@@ -60,7 +60,7 @@ describe("client:prepare", function()
 
   it("sends the access token verbatim on authenticated calls", function()
     local c = client("x")
-    c:set_tokens { access_token = "Bearer eyJ.token.sig", access_expires = 1 }
+    c:set_tokens { access_token = "Bearer eyJ.token.sig", access_expires = os.time() + 3600 }
     local req = assert(c:prepare("user_device_list", { pkList = { "p1", "p2" }, page = 2, pageSize = 50 }))
     assert.are.equal("GET", req.method)
     assert.are.equal("https://iot-api.quectelcn.com/v2/binding/enduserapi/userDeviceList" ..
@@ -245,5 +245,33 @@ describe("response handling (scripted transport)", function()
     assert.is_nil(res)
     assert.matches("no access token", err, 1, true)
     assert.is_nil(c:get_tokens())
+  end)
+end)
+
+describe("rows whose random or signature belong to the caller", function()
+  local function logged_in()
+    local c = client("client-random-16")
+    c:set_tokens { access_token = "Bearer t", access_expires = os.time() + 3600 }
+    return c
+  end
+
+  it("signs encryptedBindingCode in place of bindingCode and keeps the caller's random", function()
+    local req = assert(logged_in():prepare("device_binding_by_pure_bt", {
+      pk = "p1", dk = "d1", pwd = "btpw", encryptedBindingCode = "ENC", random = "iv-of-the-caller",
+      encryptedNewBindingSecret = "S",
+    }))
+    local body = json.decode(req.body)
+    assert.are.equal("iv-of-the-caller", body.random)
+    assert.are.equal(quecapi.sha256_hex("p1" .. "d1" .. "ENC" .. "btpw" .. GUIDE.user_domain_secret), body.signature)
+  end)
+
+  it("passes setUserInfo's signature (the user's profile text) through", function()
+    local req = assert(logged_in():prepare("set_user_info", { signature = "hello there" }))
+    assert.matches("signature=hello%%20there", req.url)
+  end)
+
+  it("still refuses a random the client owns", function()
+    local _, err = logged_in():prepare("phone_pwd_login", { phone = "1", password = "p", random = "mine" })
+    assert.matches("'random' is filled in by the client", err, 1, true)
   end)
 end)

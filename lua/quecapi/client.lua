@@ -1,25 +1,32 @@
---- The client: one pipeline that turns a catalog row and caller parameters into a
--- signed request, sends it and returns the platform's answer.
+--- The client: one pipeline for every call.
 --
---   validate -> fill -> sign -> build request   (client:prepare stops here)
---   -> transport -> decode -> envelope check -> token bookkeeping
+--   catalog row + parameters
+--   -> token (renewed when about to expire)      quecapi.tokens
+--   -> validate, fill, sign, build               quecapi.request  (client:prepare stops here)
+--   -> transport (curl, ngx or your own)         quecapi.transport.*
+--   -> decode, envelope check                    quecapi.response
+--   -> on 5032: renew the token once, repeat once
+--   -> on a rejected signature with a skewed Date: correct the clock, re-sign once
+--   -> on a network error or 502/503/504 of a safe call: back off and retry  quecapi.retry
+--   -> token bookkeeping (login / refresh / logout)
 --
--- Every failure is `nil, err, code`: `err` names the operation and the cause and
+-- Every failure is `nil, err, code`: `err` names the method and the cause and
 -- never carries a secret; `code` is the platform's code when it answered.
 -- @module quecapi.client
 
-local core = require "quecapi.core"
-local json = require "quecapi.json"
-local redact = require "quecapi.redact"
 local catalog = require "quecapi.endpoints"
+local request = require "quecapi.request"
+local response = require "quecapi.response"
+local tokens = require "quecapi.tokens"
+local retry = require "quecapi.retry"
+local redact = require "quecapi.redact"
+local time = require "quecapi.time"
+local logger = require "quecapi.log"
 
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
-local setmetatable, next = setmetatable, next
-local format, gsub, byte, sub, lower, find = string.format, string.gsub, string.byte,
-  string.sub, string.lower, string.find
-local concat, sort = table.concat, table.sort
-local floor = math.floor
-local tointeger = math.tointeger
+local setmetatable, rawget = setmetatable, rawget
+local format, gsub, lower, find = string.format, string.gsub, string.lower, string.find
+local min, abs, floor = math.min, math.abs, math.floor
 
 local VERSION = "0.1.0"
 
@@ -30,11 +37,6 @@ local REGIONS = {
   eu = "https://iot-api.acceleronix.io",
 }
 _M.REGIONS = REGIONS
-
--- Parameters the client owns; a caller never passes them.
-local GENERATED = { userDomain = true, random = true, ts = true, signature = true }
-
-local RANDOM_LENGTH = 16
 
 --- `phonePwdLogin` -> `phone_pwd_login`, `productTSL` -> `product_tsl`.
 local function snake_case(name)
@@ -48,332 +50,147 @@ _M.snake_case = snake_case
 local rows = {}
 for _, row in ipairs(catalog) do
   row.method_name = snake_case(row.name)
+  row.passwords = {}
+  for wire, plain in pairs(row.encrypt or {}) do row.passwords[plain] = wire end
+  if row.query then
+    row.query_set = {}
+    for _, q in ipairs(row.query) do row.query_set[q] = true end
+  end
   rows[row.name] = row
   rows[row.method_name] = row
 end
+_M.rows = rows
+
+-- Clock corrections learnt from the platform's Date header, per base URL, so that
+-- short-lived clients (one per nginx request) share what one of them learnt.
+local skews = {}
 
 local Client = {}
 local client_mt = { __index = Client }
 
 ---------------------------------------------------------------------------
--- validate: caller parameters -> wire fields, or an error naming the field
+-- the pipeline
 ---------------------------------------------------------------------------
 
-local function is_list(t)
-  local n = #t
-  for k in pairs(t) do
-    if type(k) ~= "number" or k < 1 or k > n or floor(k) ~= k then return false end
+--- Wall-clock milliseconds as the platform sees them (corrected for skew).
+function Client:now_ms()
+  return self.clock() + (skews[self.base_url] or 0)
+end
+
+-- The clock is off when the platform's Date differs from ours by over a minute.
+-- Record the difference (or forget an old one that no longer holds); true when
+-- that changed what we send.
+local function learn_skew(self, headers)
+  local server = time.parse_http_date(headers and headers.date)
+  if not server then return false end
+  local offset = server - self.clock() / 1000
+  local ms = abs(offset) > 60 and floor(offset) * 1000 or nil
+  if skews[self.base_url] == ms then return false end
+  skews[self.base_url] = ms
+  if ms then
+    self.log("warn", "local clock is %ds off the platform's; signing with the platform's time", floor(offset))
   end
   return true
 end
 
-local function to_integer(v)
-  if type(v) == "number" then
-    if v == floor(v) and v > -2^63 and v < 2^63 then return tointeger and tointeger(v) or v end
-  elseif type(v) == "string" and find(v, "^%-?%d+$") and #v <= 18 then
-    local n = tonumber(v)
-    return tointeger and tointeger(n) or n
-  end
+local function fail(self, row, err, code)
+  return nil, row.method_name .. ": " .. redact.text(err, self:secrets()), code
 end
 
--- One checker per catalog type: value -> converted value, or nil, "expected ..."
-local checkers = {
-  string = function(v)
-    if type(v) == "string" then return v end
-    return nil, "a string"
-  end,
-  integer = function(v)
-    local n = to_integer(v)
-    if n then return n end
-    return nil, "an integer"
-  end,
-  number = function(v)
-    local n = tonumber(v)
-    if n and n == n and n ~= math.huge and n ~= -math.huge then return n end
-    return nil, "a number"
-  end,
-  boolean = function(v)
-    if type(v) == "boolean" then return v end
-    if v == "true" then return true elseif v == "false" then return false end
-    return nil, "a boolean"
-  end,
-  array = function(v)
-    if type(v) == "table" and is_list(v) then return v end
-    return nil, "a list"
-  end,
-  object = function(v)
-    if type(v) == "table" then return v end
-    return nil, "a table"
-  end,
-  list = function(v)
-    if type(v) == "string" then return v end
-    if type(v) == "table" and is_list(v) then
-      local parts = {}
-      for i, item in ipairs(v) do
-        if type(item) ~= "string" and type(item) ~= "number" then return nil, "a list of strings" end
-        parts[i] = tostring(item)
-      end
-      return concat(parts, ",")
-    end
-    return nil, "a string or a list of strings"
-  end,
-}
-
--- plaintext parameter -> wire field, for this row
-local function password_params(row)
-  local map = {}
-  if row.encrypt then
-    for wire, plain in pairs(row.encrypt) do map[plain] = wire end
+-- The Authorization value a row needs: false for none, nil, err, code on failure.
+local function authorization(self, row)
+  if row.auth == "token" then return tokens.access(self) end
+  if row.auth == "refresh" then
+    local t = tokens.get(self)
+    return t and t.access_token or false
   end
-  return map
+  return false
 end
 
-local function validate(row, params)
-  if params == nil then params = {} end
-  if type(params) ~= "table" then
-    return nil, "parameters must be a table"
-  end
-  local fields, plain = {}, {}
-  local passwords = row.passwords
-  for k, v in pairs(params) do
-    if type(k) ~= "string" then return nil, "parameter names must be strings" end
-    if passwords[k] then
-      if type(v) ~= "string" then return nil, format("parameter '%s' must be a string", k) end
-      plain[passwords[k]] = v
-    elseif GENERATED[k] or (row.encrypt and row.encrypt[k]) then
-      if row.encrypt and row.encrypt[k] then
-        return nil, format("pass the plaintext as '%s', not '%s'", row.encrypt[k], k)
-      end
-      return nil, format("parameter '%s' is filled in by the client", k)
-    else
-      local kind = row.params[k]
-      if not kind then
-        return nil, format("unknown parameter '%s'", k)
-      end
-      local value, expected = checkers[kind](v)
-      if value == nil then
-        return nil, format("parameter '%s' must be %s", k, expected)
-      end
-      fields[k] = value
-    end
-  end
-  for _, name in ipairs(row.required) do
-    local alias = row.encrypt and row.encrypt[name]
-    local v
-    if alias then v = plain[name] else v = fields[name] end
-    if v == nil then
-      return nil, format("missing required parameter '%s'", alias or name)
-    end
-    if v == "" then
-      return nil, format("parameter '%s' is empty", alias or name)
-    end
-  end
-  return fields, plain
-end
-
----------------------------------------------------------------------------
--- fill and sign
----------------------------------------------------------------------------
-
--- The text form of a field, as it goes into a query string and a signature.
-local function wire_string(v)
-  local tv = type(v)
-  if tv == "string" then return v end
-  if tv == "number" then
-    local i = to_integer(v)
-    if i then return format("%d", i) end
-    return format("%.17g", v)
-  end
-  if tv == "boolean" then return tostring(v) end
-  if tv == "table" then
-    local parts = {}
-    for i, item in ipairs(v) do parts[i] = wire_string(item) end
-    return concat(parts, ",")
-  end
-  return ""
-end
-
-local function fill(self, row, fields, plain)
-  local p = row.params
-  if p.userDomain then fields.userDomain = self.user_domain end
-  if p.ts then fields.ts = self.clock() end
-  if p.random or row.encrypt then
-    local random = self.random(RANDOM_LENGTH)
-    if p.random then fields.random = random end
-    if row.encrypt then
-      for wire, _ in pairs(row.encrypt) do
-        if plain[wire] ~= nil then
-          local enc, err = core.encrypt_password(plain[wire], random)
-          if not enc then return nil, err end
-          fields[wire] = enc
-        end
-      end
-    end
-  end
-  return true
-end
-
-local function sign(self, row, fields)
-  if not row.sign then return end
-  local parts = {}
-  for i, name in ipairs(row.sign) do
-    local v = fields[name]
-    parts[i] = v == nil and "" or wire_string(v)
-  end
-  parts[#parts + 1] = self.user_domain_secret
-  fields.signature = core.sha256_hex(concat(parts))
-end
-
----------------------------------------------------------------------------
--- build the request
----------------------------------------------------------------------------
-
-local function url_escape(s)
-  return (gsub(s, "[^%w%-%._~]", function(c) return format("%%%02X", byte(c)) end))
-end
-_M.url_escape = url_escape
-
-local function query_string(fields, names)
-  local keys = {}
-  for k in pairs(fields) do
-    if not names or names[k] then keys[#keys + 1] = k end
-  end
-  if #keys == 0 then return "" end
-  sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do
-    parts[i] = url_escape(k) .. "=" .. url_escape(wire_string(fields[k]))
-  end
-  return "?" .. concat(parts, "&")
-end
-
--- A JSON body: arrays the catalog declares stay arrays even when empty.
-local function json_body(row, fields)
-  local body = {}
-  for k, v in pairs(fields) do
-    if not (row.query_set and row.query_set[k]) then
-      if row.params[k] == "array" and type(v) == "table" and next(v) == nil then
-        v = json.array {}
-      end
-      body[k] = v
-    end
-  end
-  return json.encode(body)
-end
-
-local function build(self, row, fields)
-  local headers = {
-    ["Accept"] = "application/json",
-    ["User-Agent"] = "quecapi/" .. VERSION,
-  }
-  local url, body
-  if row.body == "json" then
+--- Run one call: `build(auth)` makes the request (again for every attempt, so a
+-- retry carries a fresh ts and signature).
+local function execute(self, row, build, opts)
+  local policy, may_retry = self.retry, row.safe
+  if opts and opts.retry ~= nil then
     local err
-    body, err = json_body(row, fields)
-    if not body then return nil, "cannot encode the body: " .. err end
-    headers["Content-Type"] = "application/json"
-    url = self.base_url .. row.path .. query_string(fields, row.query_set or {})
-  else
-    url = self.base_url .. row.path .. query_string(fields)
+    policy, err = retry.policy(opts.retry)
+    if not policy then return fail(self, row, err) end
+    may_retry = opts.retry ~= false
   end
-  if row.auth == "token" then
-    local tokens = self.store:get(self.token_key)
-    if not (tokens and tokens.access_token) then
-      return nil, "not logged in (no access token)"
+  local deadline = time.monotonic() + (opts and opts.deadline or policy.deadline)
+  local timeout = opts and opts.timeout or self.timeout
+
+  if self.verify == false and not self.warned_insecure then
+    self.warned_insecure = true
+    self.log("warn", "TLS certificate verification is disabled (verify = false)")
+  end
+
+  local auth, err, code = authorization(self, row)
+  if auth == nil then return fail(self, row, err, code) end
+  local renewed, resigned, attempt = false, false, 1
+  while true do
+    local req
+    req, err = build(auth or nil)
+    if not req then return fail(self, row, err) end
+    local remaining = deadline - time.monotonic()
+    if remaining <= 0 then
+      return fail(self, row, format("deadline exceeded after %d attempt(s)", attempt - 1))
     end
-    headers["Authorization"] = tokens.access_token
-  end
-  return {
-    method = row.method,
-    url = url,
-    headers = headers,
-    body = body,
-    timeout = self.timeout,
-    connect_timeout = self.connect_timeout,
-    max_body = self.max_body,
-  }
-end
+    req.timeout = min(timeout, remaining)
 
--- validate, fill, sign, build: one row and the caller's parameters to a request.
-local function prepare_row(self, row, params)
-  local fields, plain = validate(row, params)
-  if not fields then return nil, plain end
-  local ok, err = fill(self, row, fields, plain)
-  if not ok then return nil, err end
-  sign(self, row, fields)
-  return build(self, row, fields)
-end
-
----------------------------------------------------------------------------
--- the response
----------------------------------------------------------------------------
-
--- A short, printable, secret-free piece of a body for an error message.
-local function excerpt(self, body)
-  local s = sub(body, 1, 120)
-  s = gsub(s, "[^\32-\126]", ".")
-  s = redact.text(s, self:secrets())
-  if #body > 120 then s = s .. "..." end
-  return s
-end
-
-local function fail(self, row, message, code)
-  return nil, row.method_name .. ": " .. redact.text(message, self:secrets()), code
-end
-
-local function store_tokens(self, data)
-  local access = type(data) == "table" and data.accessToken
-  local refresh = type(data) == "table" and data.refreshToken
-  if type(access) ~= "table" or type(access.token) ~= "string" then
-    return nil
-  end
-  local tokens = {
-    access_token = access.token,
-    access_expires = tonumber(access.expirationTime),
-  }
-  if type(refresh) == "table" and type(refresh.token) == "string" then
-    tokens.refresh_token = refresh.token
-    tokens.refresh_expires = tonumber(refresh.expirationTime)
-  end
-  self.store:set(self.token_key, tokens)
-  return tokens
-end
-
-local function send(self, row, req)
-  local status, body, headers = self.transport:request(req)
-  if not status then
-    -- body is the error and headers the kind when the transport failed
-    return fail(self, row, format("request failed (%s): %s", headers or "network", body or "unknown error"))
-  end
-  local doc = json.decode(body)
-  if type(doc) ~= "table" then
-    if body == "" then
-      return fail(self, row, format("HTTP %d with an empty body", status))
+    local started = time.monotonic()
+    local status, body, headers = self.transport:request(req)
+    local ms = (time.monotonic() - started) * 1000
+    local doc, rcode, transient
+    if status and (type(status) ~= "number" or type(body) ~= "string") then
+      status, body, headers = nil, "the transport returned no status and body", "network"
     end
-    return fail(self, row, format("HTTP %d, response is not JSON: %s", status, excerpt(self, body)))
-  end
-  local code = doc.code
-  if code == nil then
-    return fail(self, row, format("HTTP %d, response has no 'code' field: %s", status, excerpt(self, body)))
-  end
-  if code ~= 200 then
-    local msg = doc.msg
-    if type(msg) ~= "string" or msg == "" then msg = "no message" end
-    return fail(self, row, format("platform error %s: %s", tostring(code), msg), tonumber(code))
-  end
-  if row.tokens == "issue" then
-    if not store_tokens(self, doc.data) then
-      return fail(self, row, "the response carries no access token")
+    if not status then
+      local kind = headers or "network"
+      err = format("request failed (%s): %s", kind, tostring(body))
+      transient = retry.RETRYABLE_KINDS[kind] or false
+      self.log("warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
+    else
+      doc, err, rcode, transient = response.read(status, body, self:secrets())
+      self.log(doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
+        req.method, req.path, status, tostring(doc and doc.code or rcode), ms)
     end
-  elseif row.tokens == "revoke" then
-    self.store:delete(self.token_key)
-  end
-  return doc
-end
 
----------------------------------------------------------------------------
--- public methods
----------------------------------------------------------------------------
+    if doc then
+      if row.tokens == "issue" then
+        local ok, terr = tokens.save(self, doc.data)
+        if not ok then return fail(self, row, terr) end
+      elseif row.tokens == "revoke" then
+        tokens.clear(self)
+      end
+      return doc
+    end
+
+    if rcode == 5032 and row.auth == "token" and not renewed then
+      -- the token died early (or was revoked): renew once and repeat once
+      renewed = true
+      local token, terr = tokens.renew(self, auth)
+      if not token then
+        return fail(self, row, "access token rejected (5032) and renewal failed: " .. tostring(terr), 5032)
+      end
+      auth = token
+    elseif rcode == 5420 and row.params.ts and not resigned and learn_skew(self, headers) then
+      resigned = true
+    elseif transient and may_retry and attempt < policy.attempts then
+      local delay = retry.delay(policy, attempt)
+      if time.monotonic() + delay >= deadline then
+        return fail(self, row, err .. " (no time left to retry)", rcode)
+      end
+      self.log("info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
+        attempt + 1, policy.attempts)
+      time.sleep(delay)
+      attempt = attempt + 1
+    else
+      if transient and attempt > 1 then err = format("%s (after %d attempts)", err, attempt) end
+      return fail(self, row, err, rcode)
+    end
+  end
+end
 
 local function find_row(name)
   local row = type(name) == "string" and rows[name]
@@ -383,6 +200,22 @@ local function find_row(name)
   return row
 end
 
+-- The refresh call fills its refreshToken from the store unless given.
+local function with_defaults(self, row, params)
+  if row.auth == "refresh" and (params == nil or (type(params) == "table" and params.refreshToken == nil)) then
+    local copy = {}
+    for k, v in pairs(params or {}) do copy[k] = v end
+    local t = tokens.get(self)
+    copy.refreshToken = t and t.refresh_token
+    return copy
+  end
+  return params
+end
+
+---------------------------------------------------------------------------
+-- public methods
+---------------------------------------------------------------------------
+
 --- Build the request a call would send, without sending it.
 -- @tparam string name operation (`user_device_list` or `userDeviceList`)
 -- @tparam table params the call's parameters
@@ -390,35 +223,58 @@ end
 function Client:prepare(name, params)
   local row, err = find_row(name)
   if not row then return nil, err end
+  local auth, code
+  auth, err, code = authorization(self, row)
+  if auth == nil then return fail(self, row, err, code) end
   local req
-  req, err = prepare_row(self, row, params)
+  req, err = request.prepare(self, row, with_defaults(self, row, params), auth or nil)
   if not req then return fail(self, row, err) end
   return req
 end
 
 --- Call an operation by name; the generated methods (`client:phone_pwd_login{}`) use this.
+-- @tparam string name operation name
+-- @tparam table params the API's parameters
+-- @tparam[opt] table opts `retry` (true/false/policy), `deadline`, `timeout` for this call
 -- @return the decoded envelope, or nil, err, code
-function Client:call(name, params)
+function Client:call(name, params, opts)
   local row, err = find_row(name)
   if not row then return nil, err end
-  local req
-  req, err = prepare_row(self, row, params)
-  if not req then return fail(self, row, err) end
-  return send(self, row, req)
+  params = with_defaults(self, row, params)
+  return execute(self, row, function(auth)
+    return request.prepare(self, row, params, auth)
+  end, opts)
+end
+
+--- Send a request that is not in the catalog, through the same pipeline.
+-- @tparam table spec `method` (GET), `path`, `query` (table), `body` (table -> JSON, or string),
+--   `auth` (default true: send the access token)
+-- @tparam[opt] table opts as for `call`
+function Client:request(spec, opts)
+  if type(spec) ~= "table" then return nil, "request: spec must be a table" end
+  local method = spec.method or "GET"
+  local row = {
+    method_name = "request", params = {},
+    auth = spec.auth == false and "none" or "token",
+    safe = method == "GET" or method == "HEAD" or nil,
+  }
+  return execute(self, row, function(auth)
+    return request.generic(self, spec, auth)
+  end, opts)
 end
 
 --- Iterate over every item of every page of a paged operation.
 -- The loop sees `false, err, code` once if a page cannot be fetched.
 -- @usage for device, err in client:paginate("user_device_list", { pageSize = 50 }) do ... end
-function Client:paginate(name, params)
+function Client:paginate(name, params, opts)
   local row, err = find_row(name)
   if row and not row.paged then err = format("'%s' is not a paged operation", row.method_name) end
   local p = {}
   if type(params) == "table" then
     for k, v in pairs(params) do p[k] = v end
   end
-  p.page = to_integer(p.page) or 1
-  p.pageSize = to_integer(p.pageSize) or 10
+  p.page = request.to_integer(p.page) or 1
+  p.pageSize = request.to_integer(p.pageSize) or 10
   local list, i, last, done = nil, 0, false, false
   return function()
     if done then return nil end
@@ -435,7 +291,7 @@ function Client:paginate(name, params)
         done = true
         return nil
       end
-      local res, cerr, code = self:call(row.name, p)
+      local res, cerr, code = self:call(row.name, p, opts)
       if not res then
         done = true
         return false, cerr, code
@@ -456,33 +312,60 @@ function Client:paginate(name, params)
   end
 end
 
+--- Log in with an account: the one given as `account` to `quecapi.new`, or this one.
+-- @tparam[opt] table account `{ phone, password, internationalCode }` or `{ email, password }`
+-- @return the login envelope, or nil, err, code
+function Client:login(account)
+  account = account or self.account
+  if type(account) ~= "table" or type(account.password) ~= "string" then
+    return nil, "login: no account (phone or email, and password)"
+  end
+  if account.email then
+    return self:call("emailPwdLogin", { email = account.email, password = account.password })
+  end
+  return self:call("phonePwdLogin", { phone = account.phone, password = account.password,
+                                      internationalCode = account.internationalCode or "86" })
+end
+
+--- Log out on the platform and forget the tokens (even when the platform call fails).
+function Client:logout()
+  local res, err, code = self:call("userLogout", {})
+  tokens.clear(self)
+  return res, err, code
+end
+
+-- The refresh call, with the tokens the renewal saw.
+function Client:_refresh(t)
+  return self:call("refreshToken", { refreshToken = t.refresh_token })
+end
+
 --- The tokens the client holds (they are secrets: do not log them).
 -- @treturn table|nil `{access_token, access_expires, refresh_token, refresh_expires}`
 function Client:get_tokens()
-  return self.store:get(self.token_key)
+  return tokens.get(self)
 end
 
 --- Use tokens obtained elsewhere (a previous run, another process).
-function Client:set_tokens(tokens)
-  if type(tokens) ~= "table" or type(tokens.access_token) ~= "string" then
+function Client:set_tokens(t)
+  if type(t) ~= "table" or type(t.access_token) ~= "string" then
     return nil, "set_tokens: access_token (a string) is required"
   end
-  self.store:set(self.token_key, tokens)
-  return true
+  return self.store:set(self.token_key, t)
 end
 
 --- Secret values this client knows, for redaction.
 function Client:secrets()
   local list = { self.user_domain_secret }
-  local tokens = self.store:get(self.token_key)
-  if tokens then
-    list[#list + 1] = tokens.access_token
-    list[#list + 1] = tokens.refresh_token
+  if self.account then list[#list + 1] = self.account.password end
+  local t = tokens.get(self)
+  if t then
+    list[#list + 1] = t.access_token
+    list[#list + 1] = t.refresh_token
   end
   return list
 end
 
---- Release the transport's connection now.
+--- Release the transport's connections now.
 function Client:close()
   if self.transport.close then self.transport:close() end
 end
@@ -490,87 +373,139 @@ end
 -- One method per catalog row, built once.
 for _, row in ipairs(catalog) do
   assert(Client[row.method_name] == nil, "catalog name clashes with a client method: " .. row.name)
-  row.passwords = password_params(row)
-  if row.query then
-    row.query_set = {}
-    for _, q in ipairs(row.query) do row.query_set[q] = true end
-  end
   local name = row.name
-  Client[row.method_name] = function(self, params)
-    return self:call(name, params)
+  Client[row.method_name] = function(self, params, opts)
+    return self:call(name, params, opts)
   end
+end
+
+-- The typed helpers over the catalog (get_properties, set_properties, ...).
+for name, f in pairs(require "quecapi.things") do
+  assert(Client[name] == nil, "helper clashes with a client method: " .. name)
+  Client[name] = f
 end
 
 ---------------------------------------------------------------------------
 -- construction
 ---------------------------------------------------------------------------
 
-local function default_clock()
-  local ngx = rawget(_G, "ngx")
-  if ngx and ngx.now then return floor(ngx.now() * 1000) end
-  return os.time() * 1000
-end
-
 local OPTIONS = {
   base_url = "string", region = "string", user_domain = "string", user_domain_secret = "string",
   timeout = "number", connect_timeout = "number", ca_file = "string", verify = "boolean",
-  clock = "function", random = "function", transport = "any", token_store = "table",
-  token_key = "string", max_body = "number",
+  clock = "function", random = "function", transport = "any", token_store = "any",
+  token_key = "string", token_file = "string", token_dict = "string", max_body = "number",
+  account = "table", refresh_margin = "number", lock_timeout = "number", retry = "any",
+  log = "function", user_agent = "string",
 }
+
+local function make_store(config)
+  local store = config.token_store or "memory"
+  if type(store) == "table" then
+    if type(store.get) ~= "function" or type(store.set) ~= "function" or type(store.delete) ~= "function" then
+      return nil, "token_store must have get, set and delete methods"
+    end
+    return store
+  end
+  if store == "memory" then return require("quecapi.store.memory").new() end
+  if store == "file" then
+    local path = config.token_file
+    if not path then
+      local home = os.getenv("HOME")
+      if not home then return nil, "token_file is required (no HOME)" end
+      path = home .. "/.cache/quecapi/tokens.json"
+    end
+    return require("quecapi.store.file").new { path = path }
+  end
+  if store == "shdict" then
+    return require("quecapi.store.shdict").new { dict = config.token_dict or "quecapi" }
+  end
+  return nil, "token_store must be \"memory\", \"file\", \"shdict\" or a store table"
+end
+
+local function make_transport(config)
+  local t = config.transport or "auto"
+  local opts = { verify = config.verify ~= false, ca_file = config.ca_file }
+  if t == "auto" or t == "curl" or t == "ngx" then
+    return require("quecapi.transport." .. t).new(opts)
+  end
+  if type(t) == "table" and type(t.request) == "function" then return t end
+  return nil, "transport must be \"auto\", \"curl\", \"ngx\" or a table with a request method"
+end
+
+local function check_account(a)
+  if a == nil then return true end
+  if type(a.password) ~= "string" or a.password == "" then return nil, "account.password is required" end
+  if type(a.phone) == "string" and a.phone ~= "" then return true end
+  if type(a.email) == "string" and a.email ~= "" then return true end
+  return nil, "account needs a phone or an email"
+end
 
 --- Make a client. No network I/O happens here.
 -- @tparam table config see README
 -- @return client, or nil, err
 function _M.new(config)
   if type(config) ~= "table" then return nil, "quecapi.new: config must be a table" end
+  local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...) end
   for k, v in pairs(config) do
     local want = OPTIONS[k]
-    if not want then return nil, format("quecapi.new: unknown option '%s'", tostring(k)) end
-    if want ~= "any" and type(v) ~= want then
-      return nil, format("quecapi.new: option '%s' must be a %s", k, want)
-    end
+    if not want then return bad("unknown option '%s'", tostring(k)) end
+    if want ~= "any" and type(v) ~= want then return bad("option '%s' must be a %s", k, want) end
   end
   for _, k in ipairs { "user_domain", "user_domain_secret" } do
-    if config[k] == nil or config[k] == "" then
-      return nil, format("quecapi.new: '%s' is required", k)
-    end
+    if config[k] == nil or config[k] == "" then return bad("'%s' is required", k) end
   end
   local base_url = config.base_url
   if not base_url then
     local region = config.region or "cn"
     base_url = REGIONS[region]
-    if not base_url then return nil, format("quecapi.new: unknown region '%s' (cn, eu)", region) end
+    if not base_url then return bad("unknown region '%s' (cn, eu)", region) end
   end
   if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s?#]") then
-    return nil, "quecapi.new: base_url must be an http(s) URL without query or fragment"
+    return bad("base_url must be an http(s) URL without query or fragment")
   end
   base_url = gsub(base_url, "/+$", "")
-  for _, k in ipairs { "timeout", "connect_timeout", "max_body" } do
+  for _, k in ipairs { "timeout", "connect_timeout", "max_body", "refresh_margin", "lock_timeout" } do
     local v = config[k]
-    if v ~= nil and not (v > 0 and v < 1e9) then
-      return nil, format("quecapi.new: option '%s' must be a positive number", k)
+    if v ~= nil then
+      local low_ok = v > 0 or (k == "refresh_margin" and v == 0)
+      if not (low_ok and v < 1e9) then return bad("option '%s' must be a positive number", k) end
     end
   end
-  local self = {
+  local ok, err = check_account(config.account)
+  if not ok then return bad("%s", err) end
+  local policy
+  policy, err = retry.policy(config.retry)
+  if not policy then return bad("%s", err) end
+  local store
+  store, err = make_store(config)
+  if not store then return bad("%s", err) end
+  local transport
+  transport, err = make_transport(config)
+  if not transport then return bad("%s", err) end
+
+  local account = config.account
+  local self = setmetatable({
     base_url = base_url,
     user_domain = config.user_domain,
     user_domain_secret = config.user_domain_secret,
+    user_agent = config.user_agent or ("quecapi/" .. VERSION),
     timeout = config.timeout or 10,
     connect_timeout = config.connect_timeout or 5,
     max_body = config.max_body or 8 * 1024 * 1024,
-    clock = config.clock or default_clock,
-    random = config.random or core.random_string,
-    token_key = config.token_key or config.user_domain,
-    store = config.token_store or require("quecapi.store.memory").new(),
-  }
-  local transport = config.transport
-  if transport == nil or transport == "curl" then
-    transport = require("quecapi.transport.curl").new { verify = config.verify, ca_file = config.ca_file }
-  elseif type(transport) ~= "table" or type(transport.request) ~= "function" then
-    return nil, "quecapi.new: transport must be \"curl\" or a table with a request method"
-  end
-  self.transport = transport
-  return setmetatable(self, client_mt)
+    refresh_margin = config.refresh_margin or 300,
+    lock_timeout = config.lock_timeout or (config.timeout or 10) + 5,
+    verify = config.verify,
+    clock = config.clock or time.now_ms,
+    random = config.random or require("quecapi.core").random_string,
+    account = account,
+    token_key = config.token_key or (config.user_domain ..
+      (account and (":" .. (account.email or ((account.internationalCode or "86") .. "-" .. account.phone))) or "")),
+    store = store,
+    transport = transport,
+    retry = policy,
+  }, client_mt)
+  self.log = logger.new(config.log, function() return self:secrets() end)
+  return self
 end
 
 _M.Client = Client

@@ -4,8 +4,13 @@ local json = require "quecapi.json"
 
 local _M = {}
 
--- answers: list of { status, body, headers } or functions(req) returning them;
--- when it runs out, every request gets HTTP 200 {"code":200}.
+local function ok_envelope(data)
+  return 200, json.encode { code = 200, msg = "", data = data or {} }, {}
+end
+_M.ok = ok_envelope
+
+--- Answers in order: a list of { status, body, headers } or functions(req)
+-- returning them; when it runs out, every request gets HTTP 200 {"code":200}.
 function _M.new(answers)
   local t = { sent = {}, answers = answers or {} }
   function t:request(req)
@@ -13,9 +18,46 @@ function _M.new(answers)
     local a = table.remove(self.answers, 1)
     if type(a) == "function" then return a(req) end
     if a then return a[1], a[2], a[3] or {} end
-    return 200, json.encode { code = 200, msg = "", data = {} }, {}
+    return ok_envelope()
   end
   return t
+end
+
+--- Answers by "METHOD /path": { status, body, headers }, a function(req) (or { function }),
+-- or a list of those used in turn (the last one repeats).
+function _M.routes(map)
+  local t = { sent = {}, count = {} }
+  function t:request(req)
+    self.sent[#self.sent + 1] = req
+    local key = req.method .. " " .. req.url:match("^https?://[^/]+([^?]*)")
+    self.count[key] = (self.count[key] or 0) + 1
+    local a = map[key]
+    if type(a) == "table" and (type(a[1]) == "table" or type(a[1]) == "function") then
+      a = a[math.min(self.count[key], #a)]
+    end
+    if type(a) == "table" and type(a[1]) == "function" then a = a[1] end
+    if type(a) == "function" then return a(req) end
+    if a then return a[1], a[2], a[3] or {} end
+    return 404, '{"status":404,"error":"Not Found"}', {}
+  end
+  -- requests sent to one "METHOD /path"
+  function t:to(key)
+    local out = {}
+    for _, req in ipairs(self.sent) do
+      if req.method .. " " .. req.url:match("^https?://[^/]+([^?]*)") == key then out[#out + 1] = req end
+    end
+    return out
+  end
+  return t
+end
+
+--- The query arguments of a request URL, decoded.
+function _M.args(req)
+  local args = {}
+  for k, v in (req.url:match("%?(.*)$") or ""):gmatch("([^&=]+)=([^&]*)") do
+    args[k] = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  return args
 end
 
 return _M

@@ -1,0 +1,311 @@
+--- Building a request from a catalog row and the caller's parameters:
+--
+--   validate -> fill -> sign -> build
+--
+-- Nothing here touches the network. Failures are `nil, err` where `err` names the
+-- offending parameter and never repeats a secret value.
+-- @module quecapi.request
+
+local core = require "quecapi.core"
+local json = require "quecapi.json"
+
+local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
+local format, gsub, byte, find = string.format, string.gsub, string.byte, string.find
+local concat, sort = table.concat, table.sort
+local floor, huge = math.floor, math.huge
+local tointeger = math.tointeger
+
+local _M = {}
+
+-- Does the client fill this parameter on this row? Then a caller may not pass it.
+local function owned(row, k)
+  if k == "userDomain" or k == "ts" then return row.params[k] ~= nil end
+  if k == "signature" then return row.sign ~= nil end
+  if k == "random" then
+    if row.encrypt then return true end
+    for _, f in ipairs(row.sign or {}) do
+      if f == "random" then return true end
+    end
+  end
+  return false
+end
+_M.owned = owned
+
+local RANDOM_LENGTH = 16
+
+local function is_list(t)
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or floor(k) ~= k then return false end
+  end
+  return true
+end
+
+--- An integral number (or a string of digits) as an integer, else nil.
+local function to_integer(v)
+  if type(v) == "number" then
+    if v == floor(v) and v > -2^63 and v < 2^63 then return tointeger and tointeger(v) or v end
+  elseif type(v) == "string" and find(v, "^%-?%d+$") and #v <= 18 then
+    local n = tonumber(v)
+    return tointeger and tointeger(n) or n
+  end
+end
+_M.to_integer = to_integer
+
+-- One checker per catalog type: value -> converted value, or nil, "what was expected".
+local checkers = {
+  string = function(v)
+    if type(v) == "string" then return v end
+    return nil, "a string"
+  end,
+  integer = function(v)
+    local n = to_integer(v)
+    if n then return n end
+    return nil, "an integer"
+  end,
+  number = function(v)
+    local n = tonumber(v)
+    if n and n == n and n ~= huge and n ~= -huge then return n end
+    return nil, "a number"
+  end,
+  boolean = function(v)
+    if type(v) == "boolean" then return v end
+    if v == "true" then return true elseif v == "false" then return false end
+    return nil, "a boolean"
+  end,
+  array = function(v)
+    if type(v) == "table" and is_list(v) then return v end
+    return nil, "a list"
+  end,
+  object = function(v)
+    if type(v) == "table" then return v end
+    return nil, "a table"
+  end,
+  list = function(v)
+    if type(v) == "string" then return v end
+    if type(v) == "table" and is_list(v) then
+      local parts = {}
+      for i, item in ipairs(v) do
+        if type(item) ~= "string" and type(item) ~= "number" then return nil, "a list of strings" end
+        parts[i] = tostring(to_integer(item) or item)
+      end
+      return concat(parts, ",")
+    end
+    return nil, "a string or a list of strings"
+  end,
+}
+_M.types = checkers
+
+--- Caller parameters -> wire fields and plaintext passwords, or nil, err.
+function _M.validate(row, params)
+  if params == nil then params = {} end
+  if type(params) ~= "table" then
+    return nil, "parameters must be a table"
+  end
+  local fields, plain = {}, {}
+  local passwords, encrypt = row.passwords, row.encrypt
+  for k, v in pairs(params) do
+    if type(k) ~= "string" then return nil, "parameter names must be strings" end
+    if passwords[k] then
+      if type(v) ~= "string" then return nil, format("parameter '%s' must be a string", k) end
+      plain[passwords[k]] = v
+    elseif encrypt and encrypt[k] then
+      return nil, format("pass the plaintext as '%s', not '%s'", encrypt[k], k)
+    elseif owned(row, k) then
+      return nil, format("parameter '%s' is filled in by the client", k)
+    else
+      local kind = row.params[k]
+      if not kind then
+        return nil, format("unknown parameter '%s'", k)
+      end
+      local value, expected = checkers[kind](v)
+      if value == nil then
+        return nil, format("parameter '%s' must be %s", k, expected)
+      end
+      fields[k] = value
+    end
+  end
+  for _, name in ipairs(row.required) do
+    local alias = encrypt and encrypt[name]
+    local v
+    if alias then v = plain[name] else v = fields[name] end
+    if v == nil then
+      return nil, format("missing required parameter '%s'", alias or name)
+    end
+    if v == "" then
+      return nil, format("parameter '%s' is empty", alias or name)
+    end
+  end
+  return fields, plain
+end
+
+--- The text form of a field, as it goes into a query string and a signature.
+local function wire_string(v)
+  local tv = type(v)
+  if tv == "string" then return v end
+  if tv == "number" then
+    local i = to_integer(v)
+    if i then return format("%d", i) end
+    return format("%.17g", v)
+  end
+  if tv == "boolean" then return tostring(v) end
+  if tv == "table" then
+    local parts = {}
+    for i, item in ipairs(v) do parts[i] = wire_string(item) end
+    return concat(parts, ",")
+  end
+  return ""
+end
+
+--- Add what the client owns: userDomain, ts, random, encrypted passwords.
+-- `ctx` supplies user_domain, now_ms() and random(n).
+function _M.fill(ctx, row, fields, plain)
+  local p = row.params
+  if p.userDomain then fields.userDomain = ctx.user_domain end
+  if p.ts then fields.ts = ctx:now_ms() end
+  if owned(row, "random") then
+    local random = ctx.random(RANDOM_LENGTH)
+    if p.random then fields.random = random end
+    if row.encrypt then
+      for wire in pairs(row.encrypt) do
+        if plain[wire] ~= nil then
+          local enc, err = core.encrypt_password(plain[wire], random)
+          if not enc then return nil, err end
+          fields[wire] = enc
+        end
+      end
+    end
+  end
+  return true
+end
+
+--- signature = SHA256(the row's fields in order .. userDomainSecret); absent fields count as "".
+function _M.sign(ctx, row, fields)
+  if not row.sign then return end
+  local parts, substitute = {}, row.sign_substitute
+  for i, name in ipairs(row.sign) do
+    local v = fields[name]
+    local other = substitute and substitute[name]
+    if other and fields[other] ~= nil then v = fields[other] end
+    parts[i] = v == nil and "" or wire_string(v)
+  end
+  parts[#parts + 1] = ctx.user_domain_secret
+  fields.signature = core.sha256_hex(concat(parts))
+end
+
+local function url_escape(s)
+  return (gsub(s, "[^%w%-%._~]", function(c) return format("%%%02X", byte(c)) end))
+end
+_M.url_escape = url_escape
+
+--- "?a=1&b=2" of the fields (only `names` when given), sorted, or "".
+local function query_string(fields, names)
+  local keys = {}
+  for k in pairs(fields) do
+    if not names or names[k] then keys[#keys + 1] = k end
+  end
+  if #keys == 0 then return "" end
+  sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    parts[i] = url_escape(k) .. "=" .. url_escape(wire_string(fields[k]))
+  end
+  return "?" .. concat(parts, "&")
+end
+_M.query_string = query_string
+
+-- A JSON body: arrays the catalog declares stay arrays even when empty.
+local function json_body(row, fields)
+  if row.body_list then
+    return json.encode(json.array(fields[row.body_list] or {}))
+  end
+  local body = {}
+  for k, v in pairs(fields) do
+    if not (row.query_set and row.query_set[k]) then
+      if row.params[k] == "array" and type(v) == "table" and next(v) == nil then
+        v = json.array {}
+      end
+      body[k] = v
+    end
+  end
+  return json.encode(body)
+end
+
+--- The request table a transport sends.
+-- `auth` is the Authorization value for the row (nil when the row needs none).
+function _M.build(ctx, row, fields, auth)
+  local headers = {
+    ["Accept"] = "application/json",
+    ["User-Agent"] = ctx.user_agent,
+  }
+  local url, body
+  if row.body == "json" then
+    local err
+    body, err = json_body(row, fields)
+    if not body then return nil, "cannot encode the body: " .. err end
+    headers["Content-Type"] = "application/json"
+    url = ctx.base_url .. row.path .. query_string(fields, row.query_set or {})
+  else
+    url = ctx.base_url .. row.path .. query_string(fields)
+  end
+  if auth then headers["Authorization"] = auth end
+  return {
+    method = row.method,
+    url = url,
+    path = row.path,
+    headers = headers,
+    body = body,
+    timeout = ctx.timeout,
+    connect_timeout = ctx.connect_timeout,
+    max_body = ctx.max_body,
+  }
+end
+
+--- validate, fill, sign, build.
+function _M.prepare(ctx, row, params, auth)
+  local fields, plain = _M.validate(row, params)
+  if not fields then return nil, plain end
+  local ok, err = _M.fill(ctx, row, fields, plain)
+  if not ok then return nil, err end
+  _M.sign(ctx, row, fields)
+  return _M.build(ctx, row, fields, auth)
+end
+
+--- A request outside the catalog: { method, path, query = {}, body = table|string }.
+function _M.generic(ctx, spec, auth)
+  local method = spec.method or "GET"
+  if type(method) ~= "string" or not find(method, "^%u+$") then
+    return nil, "method must be an upper-case HTTP method"
+  end
+  local path = spec.path
+  if type(path) ~= "string" or not find(path, "^/[^%s?#]*$") then
+    return nil, "path must start with / and hold no spaces, query or fragment"
+  end
+  local query = ""
+  if spec.query ~= nil then
+    if type(spec.query) ~= "table" then return nil, "query must be a table" end
+    for k, v in pairs(spec.query) do
+      if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean") then
+        return nil, "query must map names to strings, numbers or booleans"
+      end
+    end
+    query = query_string(spec.query)
+  end
+  local headers = { ["Accept"] = "application/json", ["User-Agent"] = ctx.user_agent }
+  local body = spec.body
+  if type(body) == "table" then
+    local err
+    body, err = json.encode(body)
+    if not body then return nil, "cannot encode the body: " .. err end
+    headers["Content-Type"] = "application/json"
+  elseif body ~= nil and type(body) ~= "string" then
+    return nil, "body must be a table or a string"
+  end
+  if auth then headers["Authorization"] = auth end
+  return {
+    method = method, url = ctx.base_url .. path .. query, path = path, headers = headers, body = body,
+    timeout = ctx.timeout, connect_timeout = ctx.connect_timeout, max_body = ctx.max_body,
+  }
+end
+
+return _M
