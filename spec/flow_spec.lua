@@ -110,12 +110,30 @@ describe("the App flow against the fake cloud", function()
     assert.are.equal(5420, code)
   end)
 
-  it("answers an expired token with 5032", function()
+  it("renews an expired access token with the refresh token, and repeats the call", function()
     local c = fake.client()
     fake.user("13800000008", "pass1234", 2)
     assert(c:phone_pwd_login { phone = "13800000008", password = "pass1234", internationalCode = "86" })
-    assert(c:user_device_list {})
-    fake.control("POST", "/_fake/expire", {})
+    local before = c:get_tokens()
+    fake.control("POST", "/_fake/expire", { access_only = true })
+    local seq = fake.seq()
+    local res, err = c:user_device_list {}
+    assert.is_table(res, err)
+    assert.are.equal(2, res.data.total)
+    local paths = {}
+    for _, r in ipairs(fake.requests(seq)) do paths[#paths + 1] = r.method .. " " .. r.path end
+    assert.are.same({ "GET /v2/binding/enduserapi/userDeviceList", "PUT /v2/enduser/enduserapi/refreshToken",
+                      "GET /v2/binding/enduserapi/userDeviceList" }, paths)
+    local after = c:get_tokens()
+    assert.are_not.equal(before.access_token, after.access_token)
+    assert.are_not.equal(before.refresh_token, after.refresh_token) -- rotated
+  end)
+
+  it("answers 5032 when the whole session has expired", function()
+    local c = fake.client()
+    fake.user("13800000010", "pass1234", 2)
+    assert(c:phone_pwd_login { phone = "13800000010", password = "pass1234", internationalCode = "86" })
+    fake.control("POST", "/_fake/expire", {}) -- access and refresh tokens
     local res, err, code = c:user_device_list {}
     assert.is_nil(res)
     assert.are.equal(5032, code)

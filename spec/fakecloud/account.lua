@@ -3,6 +3,7 @@ local app = require "fakecloud.app"
 local state = require "fakecloud.state"
 local auth = require "fakecloud.auth"
 local crypto = require "fakecloud.crypto"
+local things = require "fakecloud.things"
 
 local function phone_key(ic, phone)
   return (ic or "86") .. "|" .. phone
@@ -68,14 +69,16 @@ app.route("POST", "/v2/enduser/enduserapi/v2/phonePwdRegister", function(ctx)
   if not consume_code("sms|" .. key .. "|3", b.smsCode) then return nil, 5037 end
   local uid = state.new_uid()
   state.users[uid] = { uid = uid, phone = b.phone, internationalCode = b.internationalCode or "86",
-                       password = plain, nickname = "user" .. uid }
+                       password = plain, nickname = "user" .. uid, registered_at = state.now(), logon_mode = 1 }
   state.by_phone[key] = uid
   for i = 1, state.config.signup_devices do
-    state.devices[#state.devices + 1] = {
+    local d = {
       uid = uid, productKey = "p11pLZ", productName = "RGB light", online = i % 2 == 1,
       deviceKey = string.format("%s%02d", b.phone:sub(-4), i),
       deviceName = string.format("RGB light-%d", i), bound_at = state.now(),
     }
+    things.ensure(d.productKey, d.deviceKey, { online = d.online, deviceName = d.deviceName })
+    state.devices[#state.devices + 1] = d
   end
   return { uid = uid }
 end)

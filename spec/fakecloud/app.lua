@@ -1,6 +1,6 @@
 -- The fake cloud's request cycle: count, log, maybe inject a fault, route to a
 -- handler, wrap its result in the platform's envelope.
-local cjson = require "cjson"
+local json = require "fakecloud.json"
 local state = require "fakecloud.state"
 local envelope = require "fakecloud.envelope"
 local faults = require "fakecloud.faults"
@@ -13,9 +13,8 @@ function _M.route(method, path, handler)
   routes[method .. " " .. path] = handler
 end
 
--- Single-valued query arguments (the first wins, as Spring's @RequestParam does).
-local function uri_args()
-  local args = ngx.req.get_uri_args(200)
+-- Single-valued arguments (the first wins, as Spring's @RequestParam does).
+local function single(args)
   for k, v in pairs(args) do
     if type(v) == "table" then args[k] = v[1] end
     if args[k] == true then args[k] = "" end
@@ -23,16 +22,27 @@ local function uri_args()
   return args
 end
 
-local function json_body()
+local function read_body()
   ngx.req.read_body()
   local raw = ngx.req.get_body_data() or ""
   local ctype = ngx.var.content_type or ""
   if ctype:find("application/json", 1, true) and raw ~= "" then
-    local ok, v = pcall(cjson.decode, raw)
-    if ok then return v, raw end
+    local v = json.decode(raw)
+    if v ~= nil then return v, raw end
     return false, raw
   end
   return nil, raw
+end
+
+-- Spring reads @RequestParam from the query string and from a form body alike
+-- (clients in the wild send emailPwdLogin as a form), so a form body's fields
+-- count as parameters too; the query string wins on a clash.
+local function params(query, raw)
+  local ctype = ngx.var.content_type or ""
+  if raw == "" or not ctype:find("application/x-www-form-urlencoded", 1, true) then return query end
+  local merged = single(ngx.decode_args(raw, 200))
+  for k, v in pairs(query) do merged[k] = v end
+  return merged
 end
 
 function _M.enter()
@@ -44,22 +54,24 @@ end
 
 function _M.leave()
   if ngx.ctx.counted then
+    ngx.ctx.counted = nil
     state.stats.inflight = state.stats.inflight - 1
   end
 end
 
 function _M.handle()
   local method, path = ngx.req.get_method(), ngx.var.uri
-  local body, raw = json_body()
+  local body, raw = read_body()
+  local query = single(ngx.req.get_uri_args(200))
   local ctx = {
     method = method,
     path = path,
-    args = uri_args(),
+    args = params(query, raw),
     body = body,
     headers = ngx.req.get_headers(100),
   }
   state.stats.requests = state.stats.requests + 1
-  state.remember { method = method, path = path, args = ctx.args, raw_body = raw,
+  state.remember { method = method, path = path, args = query, raw_body = raw,
                    content_type = ngx.var.content_type, authorization = ctx.headers["authorization"],
                    connection = tonumber(ngx.var.connection), user_agent = ctx.headers["user-agent"] }
 

@@ -31,27 +31,61 @@ function _M.timestamp(ts)
   if math.abs(n / 1000 - state.now()) > 600 then return 5420 end
 end
 
+-- A new access + refresh pair; each remembers the other so a refresh or a
+-- logout can retire both.
 function _M.issue_tokens(uid)
   local now = state.now()
   local access, refresh = crypto.token("access"), crypto.token("refresh")
   local a_exp = math.floor(now + state.config.access_ttl)
   local r_exp = math.floor(now + state.config.refresh_ttl)
-  state.access[access] = { uid = uid, exp = a_exp }
-  state.refresh[refresh] = { uid = uid, exp = r_exp }
+  state.access[access] = { uid = uid, exp = a_exp, refresh = refresh }
+  state.refresh[refresh] = { uid = uid, exp = r_exp, access = access }
+  local user = state.users[uid]
+  if user then user.last_login = now end
   return {
     accessToken = { token = access, expirationTime = a_exp },
     refreshToken = { token = refresh, expirationTime = r_exp },
   }
 end
 
--- The calling user, or nil, code: 5106 without a token, 5032 for a bad or expired one.
-function _M.user(ctx)
+-- Forget one pair, starting from either token.
+function _M.revoke_access(token)
+  local t = state.access[token]
+  state.access[token] = nil
+  if t and t.refresh then state.refresh[t.refresh] = nil end
+end
+
+function _M.revoke_refresh(token)
+  local t = state.refresh[token]
+  state.refresh[token] = nil
+  if t and t.access then state.access[t.access] = nil end
+end
+
+-- Forget every token of a user (logout, password reset).
+function _M.revoke_user(uid)
+  for token, t in pairs(state.access) do
+    if t.uid == uid then state.access[token] = nil end
+  end
+  for token, t in pairs(state.refresh) do
+    if t.uid == uid then state.refresh[token] = nil end
+  end
+end
+
+-- The Authorization header as sent (the token string verbatim), or nil.
+function _M.header(ctx)
   local header = ctx.headers["authorization"]
   if type(header) == "table" then header = header[1] end
-  if not header or header == "" then return nil, 5106 end
+  if not header or header == "" then return nil end
+  return header
+end
+
+-- The calling user, or nil, code: 5106 without a token, 5032 for a bad or expired one.
+function _M.user(ctx)
+  local header = _M.header(ctx)
+  if not header then return nil, 5106 end
   local t = state.access[header]
   if not t or t.exp <= state.now() then return nil, 5032 end
-  return state.users[t.uid]
+  return state.users[t.uid], nil, header
 end
 
 return _M

@@ -1,6 +1,19 @@
 -- Test-only endpoints under /_fake/: read what a phone would receive, seed users
 -- and devices, inject faults, change the fake's settings, read its counters.
-local cjson = require "cjson"
+--
+--   GET    /_fake/health
+--   POST   /_fake/reset              forget everything (settings too)
+--   GET    /_fake/code?phone=&codeType=&internationalCode=   or ?email=&emailType=
+--   POST   /_fake/users              { phone, internationalCode, email, password, nickname } -> { uid }
+--   POST   /_fake/faults             { kind, path, count, ... } (faults.lua) -> { queued }
+--   DELETE /_fake/faults             drop every queued fault
+--   POST   /_fake/config             { setting = value } (state.lua) -> the settings
+--   POST   /_fake/expire             { phone | email | uid, access_only }
+--   GET    /_fake/stats              { requests, inflight, inflight_max }
+--   POST   /_fake/stats/reset        requests = 0, inflight_max = inflight
+--   GET    /_fake/requests?since=    the API requests received after seq `since`
+-- Products and devices: seed.lua.
+local json = require "fakecloud.json"
 local state = require "fakecloud.state"
 local envelope = require "fakecloud.envelope"
 local faults = require "fakecloud.faults"
@@ -9,19 +22,32 @@ local account = require "fakecloud.account"
 local _M = {}
 
 local function reply(v)
-  return envelope.send(200, cjson.encode(v))
+  return envelope.send(200, json.encode(v))
 end
+_M.reply = reply
 
 local function bad(msg)
-  return envelope.send(400, cjson.encode { error = msg })
+  return envelope.send(400, json.encode { error = msg })
 end
+_M.bad = bad
 
+-- The JSON body as a table ({} when absent or not JSON).
 local function body()
   ngx.req.read_body()
   local raw = ngx.req.get_body_data()
   if not raw or raw == "" then return {} end
-  local ok, v = pcall(cjson.decode, raw)
-  return ok and type(v) == "table" and v or {}
+  local v = json.decode(raw)
+  return type(v) == "table" and v or {}
+end
+_M.body = body
+
+-- Query arguments, single-valued.
+function _M.args()
+  local a = ngx.req.get_uri_args(100)
+  for k, v in pairs(a) do
+    if type(v) == "table" then a[k] = v[1] end
+  end
+  return a
 end
 
 local function find_user(p)
@@ -29,8 +55,14 @@ local function find_user(p)
   if p.phone then return state.users[state.by_phone[account.phone_key(p.internationalCode, p.phone)]] end
   if p.email then return state.users[state.by_email[p.email]] end
 end
+_M.find_user = find_user
 
 local handlers = {}
+
+-- Other modules add their control endpoints here (seed.lua).
+function _M.route(method, path, handler)
+  handlers[method .. " " .. path] = handler
+end
 
 handlers["GET /_fake/health"] = function() return reply { ok = true } end
 
@@ -58,39 +90,26 @@ handlers["POST /_fake/users"] = function()
   local p = body()
   local uid = state.new_uid()
   state.users[uid] = { uid = uid, phone = p.phone, internationalCode = p.internationalCode or "86",
-                       email = p.email, password = p.password, nickname = "user" .. uid }
+                       email = p.email, password = p.password, nickname = p.nickname or ("user" .. uid),
+                       registered_at = state.now() }
   if p.phone then state.by_phone[account.phone_key(p.internationalCode, p.phone)] = uid end
   if p.email then state.by_email[p.email] = uid end
   return reply { uid = uid }
 end
 
--- { phone | email | uid, devices = [{productKey, deviceKey, deviceName}] | count, productKey }
-handlers["POST /_fake/devices"] = function()
-  local p = body()
-  local user = find_user(p)
-  if not user then return bad("no such user") end
-  local list = p.devices or {}
-  for i = 1, tonumber(p.count) or 0 do
-    list[#list + 1] = { productKey = p.productKey or "p11pLZ",
-                        deviceKey = string.format("%s%04d", p.prefix or "D", i),
-                        deviceName = string.format("device-%04d", i) }
-  end
-  for _, d in ipairs(list) do
-    d.uid = user.uid
-    d.productName = d.productName or "RGB light"
-    d.deviceName = d.deviceName or d.deviceKey
-    d.bound_at = state.now()
-    state.devices[#state.devices + 1] = d
-  end
-  return reply { count = #list }
-end
-
--- { kind, path?, count?, delay_ms?, status? }
+-- { kind, path?, count?, ...options } (the kinds and their options: faults.lua)
 handlers["POST /_fake/faults"] = function()
   local f = body()
-  if not faults.kinds[f.kind] then return bad("unknown fault kind " .. tostring(f.kind)) end
+  local err = faults.check(f)
+  if err then return bad(err) end
   state.faults[#state.faults + 1] = f
   return reply { queued = #state.faults }
+end
+
+-- Forget every queued fault.
+handlers["DELETE /_fake/faults"] = function()
+  state.faults = {}
+  return reply { queued = 0 }
 end
 
 handlers["POST /_fake/config"] = function()
@@ -101,12 +120,21 @@ handlers["POST /_fake/config"] = function()
   return reply(state.config)
 end
 
--- Expire every access token (or those of one user) now.
+-- Expire the tokens of every user (or of one: phone, email or uid) now.
+--   {}                    the session ran out: access and refresh tokens, so a
+--                         client that renews gets 5032 from refreshToken too
+--   { access_only = true } two hours passed: access tokens only, the refresh
+--                         token still trades for a new pair
 handlers["POST /_fake/expire"] = function()
   local p = body()
   local user = find_user(p)
   for _, t in pairs(state.access) do
     if not user or t.uid == user.uid then t.exp = 0 end
+  end
+  if not p.access_only then
+    for _, t in pairs(state.refresh) do
+      if not user or t.uid == user.uid then t.exp = 0 end
+    end
   end
   return reply { ok = true }
 end
@@ -128,7 +156,7 @@ handlers["GET /_fake/requests"] = function()
   for _, e in ipairs(state.log) do
     if e.seq > since then out[#out + 1] = e end
   end
-  return reply { seq = state.seq, requests = out }
+  return reply { seq = state.seq, requests = json.array(out) }
 end
 
 function _M.handle()

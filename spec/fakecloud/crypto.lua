@@ -35,8 +35,14 @@ function _M.encrypt_password(plain, random)
   return ngx.encode_base64(cipher.new("AES-128-CBC"):encrypt(key, iv, true):final(plain))
 end
 
+local rand = require "openssl.rand"
+
+-- n random bytes as 2n lowercase hex characters (tickets, share codes, auth keys).
+function _M.random_hex(n)
+  return hex(rand.bytes(n))
+end
+
 function _M.token(kind)
-  local rand = require "openssl.rand"
   return "Bearer fake." .. kind .. "." .. hex(rand.bytes(24))
 end
 

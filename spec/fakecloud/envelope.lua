@@ -1,11 +1,14 @@
 -- The platform's answers: the {code, msg, data, extMsg} envelope, its messages,
 -- and the plain HTTP failures a gateway in front of it produces.
-local cjson = require "cjson"
+local json = require "fakecloud.json"
+local state = require "fakecloud.state"
+local errors = require "fakecloud.errors"
 
 local _M = {}
 
--- English messages of the platform's codes the fake answers with.
-_M.messages = {
+-- Messages the fake words as the endpoint pages do where they differ from the
+-- error-code summary; every other code takes the summary's text (errors.lua).
+_M.messages = setmetatable({
   [5002] = "The mobile number is registered.",
   [5004] = "The mobile number is not registered.",
   [5013] = "Incorrect user domain format.",
@@ -24,11 +27,25 @@ _M.messages = {
   [5116] = "Please enter international code.",
   [5420] = "Signature verification failed.",
   [5550] = "Please enter signature",
-}
+}, { __index = errors })
+
+-- The Date header shows the fake's clock, skew included, so a client can measure
+-- the offset from any answer (nginx would otherwise print its own time).
+function _M.date()
+  return ngx.http_time(math.floor(state.now()))
+end
 
 local function send(status, body, content_type)
+  content_type = content_type or "application/json"
+  -- A fault may have taken over how this answer travels (faults.lua).
+  local writer = ngx.ctx.fault_writer
+  if writer then
+    ngx.ctx.fault_writer = nil
+    return writer(status, body, content_type)
+  end
   ngx.status = status
-  ngx.header["Content-Type"] = content_type or "application/json"
+  ngx.header["Date"] = _M.date()
+  ngx.header["Content-Type"] = content_type
   ngx.header["Content-Length"] = #body
   ngx.print(body)
   return ngx.exit(status)
@@ -36,20 +53,20 @@ end
 _M.send = send
 
 function _M.ok(data)
-  return send(200, cjson.encode { code = 200, msg = "", data = data == nil and cjson.null or data,
-                                  extMsg = cjson.null })
+  return send(200, json.encode { code = 200, msg = "", data = data == nil and json.null or data,
+                                 extMsg = json.null })
 end
 
 -- Platform errors travel with HTTP 200, as the real cloud does.
 function _M.fail(code, msg)
-  return send(200, cjson.encode { code = code, msg = msg or _M.messages[code] or "",
-                                  data = cjson.null, extMsg = cjson.null })
+  return send(200, json.encode { code = code, msg = msg or _M.messages[code] or "",
+                                 data = json.null, extMsg = json.null })
 end
 
 -- What a Spring gateway says for an unknown path or method.
 function _M.not_found(path)
-  return send(404, cjson.encode { timestamp = math.floor(ngx.now() * 1000), status = 404,
-                                  error = "Not Found", path = path })
+  return send(404, json.encode { timestamp = math.floor(ngx.now() * 1000), status = 404,
+                                 error = "Not Found", path = path })
 end
 
 function _M.html(status)

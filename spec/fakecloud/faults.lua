@@ -1,40 +1,176 @@
 -- Injected failures: a test queues a fault for a path (or every API path) and the
--- next matching requests get it instead of, or before, the normal answer.
+-- next matching requests get it instead of, or on top of, the normal answer.
+--
+--   POST /_fake/faults { kind, path?, count?, ...options }
+--     path   one API path, e.g. "/v2/binding/enduserapi/userDeviceList"; absent = every API path
+--     count  how many matching requests get it (default 1); the first queued match wins
+--
+-- kind          options            what the client sees
+-- ------------  -----------------  ---------------------------------------------------------------
+-- delay         delay_ms (200)     nothing for delay_ms, then the normal answer
+-- slow_headers  delay_ms (1000)    the same: not a byte (not even the status line) for delay_ms,
+--                                  then the normal answer; named for timeout specs
+-- slow_body     delay_ms (20)      status line and headers (with Content-Length) at once, then
+--                                  the normal body one byte every delay_ms
+-- status        status (502)       an nginx HTML error page with that HTTP status
+-- malformed                        HTTP 200, text/html body that is not JSON
+-- badjson                          HTTP 200, JSON cut short, consistent Content-Length
+-- empty                            HTTP 200, Content-Length: 0
+-- truncated                        HTTP 200, Content-Length 400, 37 bytes of JSON, then close (FIN)
+-- drop                             the connection closes before any byte of an answer
+-- reset         bytes (half)       status line, headers with the full Content-Length and the first
+--                                  `bytes` bytes of the normal body, then a TCP RST (SO_LINGER 0;
+--                                  a plain close if the FFI is unavailable)
+-- chunked       chunks (4)         the normal answer with Transfer-Encoding: chunked, no
+--                                  Content-Length, in `chunks` chunks flushed 10 ms apart
+-- huge          size (20 MiB)      HTTP 200, a valid envelope of exactly `size` bytes
+--                                  ({"code":200,...,"data":{"blob":"xxx..."}}), with Content-Length,
+--                                  streamed in 64 KiB pieces (stops when the client goes away)
+-- wrong_length  variant ("short")  short: Content-Length is half the normal body, the whole body
+--                                  follows, then close (the client reads cut JSON);
+--                                  long: Content-Length is 100 more than the body, the body, then
+--                                  close (the client sees the connection end early)
+-- code          code, msg?         HTTP 200 with the platform envelope {code, msg, data:null,
+--                                  extMsg:null}; msg defaults to the platform's text for the code
 local state = require "fakecloud.state"
 local envelope = require "fakecloud.envelope"
+local wire = require "fakecloud.wire"
 
 local _M = {}
 
+-- Faults that change how the normal answer travels install a writer that
+-- envelope.send hands the answer to.
+local function via(writer)
+  ngx.ctx.fault_writer = writer
+  return false
+end
+
+local function slow_body(f)
+  local delay = (tonumber(f.delay_ms) or 20) / 1000
+  return via(function(status, body, ctype)
+    ngx.status = status
+    ngx.header["Date"] = envelope.date()
+    ngx.header["Content-Type"] = ctype
+    ngx.header["Content-Length"] = #body
+    ngx.send_headers()
+    ngx.flush(true)
+    for i = 1, #body do
+      ngx.sleep(delay)
+      ngx.print(body:sub(i, i))
+      if not ngx.flush(true) then return ngx.exit(444) end
+    end
+    return ngx.exit(status)
+  end)
+end
+
+local function chunked(f)
+  local n = math.max(1, math.floor(tonumber(f.chunks) or 4))
+  return via(function(status, body, ctype)
+    ngx.status = status
+    ngx.header["Date"] = envelope.date()
+    ngx.header["Content-Type"] = ctype
+    -- no Content-Length: nginx then frames each flush as one HTTP/1.1 chunk
+    local size = math.max(1, math.ceil(#body / n))
+    local i = 1
+    while i <= #body do
+      ngx.print(body:sub(i, i + size - 1))
+      ngx.flush(true)
+      ngx.sleep(0.01)
+      i = i + size
+    end
+    return ngx.exit(status)
+  end)
+end
+
+local function reset(f)
+  return via(function(status, body, ctype)
+    local n = tonumber(f.bytes) or math.floor(#body / 2)
+    ngx.status = status
+    ngx.header["Date"] = envelope.date()
+    ngx.header["Content-Type"] = ctype
+    ngx.header["Content-Length"] = #body
+    ngx.send_headers()
+    if n > 0 then ngx.print(body:sub(1, n)) end
+    ngx.flush(true)
+    -- let the partial answer reach the client before the reset overtakes it
+    ngx.sleep(0.05)
+    wire.arm_reset()
+    return wire.close()
+  end)
+end
+
+local function wrong_length(f)
+  local long = f.variant == "long"
+  return via(function(status, body, ctype)
+    local sock = wire.socket()
+    if not sock then return wire.close() end
+    local length = long and #body + 100 or math.floor(#body / 2)
+    local headers = { { "Content-Type", ctype }, { "Content-Length", length } }
+    if not long then headers[#headers + 1] = { "Connection", "close" } end
+    sock:send(wire.head(status, headers) .. body)
+    -- returning ends the raw-socket request: nginx closes the connection
+  end)
+end
+
+local function huge(f)
+  local size = math.floor(tonumber(f.size) or 20 * 1024 * 1024)
+  local head, tail = '{"code":200,"msg":"","data":{"blob":"', '"},"extMsg":null}'
+  local pad = math.max(0, size - #head - #tail)
+  ngx.status = 200
+  ngx.header["Date"] = envelope.date()
+  ngx.header["Content-Type"] = "application/json"
+  ngx.header["Content-Length"] = #head + pad + #tail
+  ngx.print(head)
+  local piece = string.rep("x", 65536)
+  while pad > 0 do
+    local n = math.min(pad, #piece)
+    ngx.print(n == #piece and piece or piece:sub(1, n))
+    if not ngx.flush(true) then return ngx.exit(444) end
+    pad = pad - n
+  end
+  ngx.print(tail)
+  return ngx.exit(200)
+end
+
 _M.kinds = {
-  -- wait delay_ms, then answer normally
-  delay = function(f) ngx.sleep((f.delay_ms or 200) / 1000) return false end,
-  -- a gateway's HTML error page with the given status
-  status = function(f) return envelope.html(f.status or 502) end,
-  -- HTTP 200 whose body is not JSON
+  delay = function(f) ngx.sleep((tonumber(f.delay_ms) or 200) / 1000) return false end,
+  slow_headers = function(f) ngx.sleep((tonumber(f.delay_ms) or 1000) / 1000) return false end,
+  slow_body = slow_body,
+  status = function(f) return envelope.html(tonumber(f.status) or 502) end,
   malformed = function() return envelope.send(200, "<html>upstream says hello</html>", "text/html") end,
-  -- HTTP 200 with a JSON body cut short (but a consistent Content-Length)
   badjson = function() return envelope.send(200, '{"code":200,"msg":"","data":{"total":') end,
-  -- HTTP 200 with an empty body
   empty = function() return envelope.send(200, "") end,
-  -- Content-Length promises more than is sent, then the connection closes
   truncated = function()
-    ngx.req.read_body()
-    local sock = ngx.req.socket(true)
+    local sock = wire.socket()
     if sock then
-      sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n" ..
+      sock:send(wire.head(200, { { "Content-Type", "application/json" }, { "Content-Length", 400 } }) ..
                 '{"code":200,"msg":"","data":{"list":[')
     end
     return true
   end,
-  -- close the connection without any response
   drop = function() return ngx.exit(444) end,
+  reset = reset,
+  chunked = chunked,
+  huge = huge,
+  wrong_length = wrong_length,
+  code = function(f) return envelope.fail(tonumber(f.code) or 5000, f.msg) end,
 }
+
+-- Options a kind cannot do without, checked when the fault is queued.
+function _M.check(f)
+  if not _M.kinds[f.kind] then return "unknown fault kind " .. tostring(f.kind) end
+  if f.kind == "code" and not tonumber(f.code) then return "fault 'code' needs a numeric code" end
+  if f.kind == "wrong_length" and f.variant and f.variant ~= "short" and f.variant ~= "long" then
+    return "wrong_length variant is short or long"
+  end
+  if f.count ~= nil and not tonumber(f.count) then return "count must be a number" end
+end
 
 -- The first queued fault that matches this request, used up by one.
 function _M.take(path)
   for i, f in ipairs(state.faults) do
     if f.path == nil or f.path == path then
-      f.count = (f.count or 1) - 1
+      f.count = (tonumber(f.count) or 1) - 1
       if f.count <= 0 then table.remove(state.faults, i) end
       return f
     end

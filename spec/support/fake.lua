@@ -1,8 +1,7 @@
 -- Helpers for specs that talk to the fake cloud: where it is, its control API,
--- and a client configured for it.
+-- raw API requests, and a client configured for it.
 local core = require "quecapi.core"
 local json = require "quecapi.json"
-local quecapi = require "quecapi"
 local config = require "fakecloud.config"
 
 local _M = { user_domain = config.user_domain, secret = config.user_domain_secret }
@@ -57,6 +56,10 @@ end
 function _M.reset() return _M.control("POST", "/_fake/reset") end
 function _M.stats() return _M.control("GET", "/_fake/stats") end
 function _M.fault(f) return _M.control("POST", "/_fake/faults", f) end
+function _M.clear_faults() return _M.control("DELETE", "/_fake/faults") end
+
+-- Expire tokens now: { phone | email | uid, access_only } (see control.lua).
+function _M.expire(opts) return _M.control("POST", "/_fake/expire", opts or {}) end
 function _M.configure(c) return _M.control("POST", "/_fake/config", c) end
 
 -- The last code the fake sent to a phone.
@@ -93,7 +96,98 @@ function _M.client(overrides)
     timeout = 5, connect_timeout = 2,
   }
   for k, v in pairs(overrides or {}) do cfg[k] = v end
-  return assert(quecapi.new(cfg))
+  -- required here, not at load time, so the raw helpers below work whatever
+  -- state the client library is in
+  return assert(require("quecapi").new(cfg))
+end
+
+-- Raw API calls: no client library involved, only the C core's HTTP session and
+-- crypto, so specs of the fake itself check the fake alone.
+
+local function escape(s)
+  -- integral numbers (millisecond timestamps) in full digits, on LuaJIT too
+  if type(s) == "number" and s == math.floor(s) then s = string.format("%.0f", s) end
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- "a=1&b=x%20y", keys sorted.
+function _M.encode_query(t)
+  local keys, parts = {}, {}
+  for k in pairs(t or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for i, k in ipairs(keys) do parts[i] = escape(k) .. "=" .. escape(t[k]) end
+  return table.concat(parts, "&")
+end
+
+-- fake.api{ method, path, query, json, body, token, headers, session, timeout, max_body, url }
+--   -> status, decoded body (nil when not JSON), headers, raw body
+--   or nil, err, kind when the request itself failed.
+function _M.api(req)
+  local url = (req.url or _M.url) .. req.path
+  local q = _M.encode_query(req.query)
+  if q ~= "" then url = url .. "?" .. q end
+  local headers = {}
+  for k, v in pairs(req.headers or {}) do headers[k] = v end
+  local body = req.body
+  if req.json ~= nil then
+    body = assert(json.encode(req.json))
+    headers["Content-Type"] = "application/json"
+  end
+  if req.token then headers["Authorization"] = req.token end
+  local status, text, h = (req.session or session):request {
+    method = req.method or "GET", url = url, body = body, headers = headers,
+    timeout = req.timeout, max_body = req.max_body,
+  }
+  if not status then return nil, text, h end
+  return status, json.decode(text), h, text
+end
+
+-- SHA-256 hex of the fields concatenated with the user domain secret.
+function _M.sign(...)
+  return core.sha256_hex(table.concat({ ... }) .. _M.secret)
+end
+
+-- Log in by phone with raw requests; the login data {accessToken, refreshToken}.
+function _M.login(phone, password, internationalCode)
+  local ic = internationalCode or "86"
+  local random = core.random_string(16)
+  local pwd = core.encrypt_password(password, random)
+  local _, res = _M.api { method = "POST", path = "/v2/enduser/enduserapi/phonePwdLogin", query = {
+    phone = phone, pwd = pwd, random = random, internationalCode = ic, userDomain = _M.user_domain,
+    signature = _M.sign(ic, phone, pwd, random) } }
+  assert(res and res.code == 200, "login failed: " .. tostring(res and res.code))
+  return res.data
+end
+
+-- A seeded user, logged in: uid, access token, login data.
+function _M.session_user(phone, password, devices)
+  local uid = _M.user(phone, password or "pass1234", devices)
+  local data = _M.login(phone, password or "pass1234")
+  return uid, data.accessToken.token, data
+end
+
+-- The last code the fake sent to an email address.
+function _M.email_code(email, emailType)
+  return _M.control("GET", "/_fake/code?email=" .. escape(email) .. "&emailType=" .. (emailType or 1)).code
+end
+
+function _M.product(p) return _M.control("POST", "/_fake/products", p) end
+
+-- Devices known to the cloud but bound to nobody.
+function _M.unbound(devices)
+  return _M.control("POST", "/_fake/devices", { unbound = true, devices = devices })
+end
+
+-- What a device holds and received (values, writes, downlinks, services, shares).
+function _M.device(productKey, deviceKey)
+  return _M.control("GET", "/_fake/device?productKey=" .. escape(productKey) .. "&deviceKey=" .. escape(deviceKey))
+end
+
+-- The device reports values (or goes on/offline): { online, values, ts, deviceData }.
+function _M.report(productKey, deviceKey, fields)
+  local b = { productKey = productKey, deviceKey = deviceKey }
+  for k, v in pairs(fields or {}) do b[k] = v end
+  return _M.control("POST", "/_fake/device", b)
 end
 
 return _M

@@ -1,0 +1,1093 @@
+-- The fake cloud itself, over raw HTTPS: the end-user API beyond login (email
+-- accounts, tokens, passwords, binding, TSL, current values, control, history,
+-- sharing), the fault matrix and the in-flight counters. Requests are built by
+-- hand with the C core's session and crypto, so these specs check the fake and
+-- nothing of the client library.
+local core = require "quecapi.core"
+local json = require "quecapi.json"
+local fake = require "support.fake"
+
+local PK = "p11pLZ"
+local _  -- the uid some calls return first, when a spec does not need it
+
+-- Wall-clock seconds with sub-second precision, the same on Lua 5.4 and LuaJIT.
+local function wall()
+  local p = io.popen("date +%s%N")
+  local ns = p:read("*l")
+  p:close()
+  return tonumber(ns) / 1e9
+end
+
+local function ms(seconds)
+  return string.format("%.0f", seconds * 1000)
+end
+
+local function now_ms()
+  return tonumber(ms(os.time()))
+end
+
+-- One API call that must get an HTTP 200 envelope; the decoded envelope.
+local function call(method, path, query, token, body)
+  local status, res, _, text = fake.api { method = method, path = path, query = query, token = token, json = body }
+  assert(status == 200, tostring(path) .. ": HTTP " .. tostring(status) .. " " .. tostring(res or text))
+  assert(type(res) == "table", "not JSON: " .. tostring(text))
+  return res
+end
+
+local function ok(method, path, query, token, body)
+  local res = call(method, path, query, token, body)
+  assert(res.code == 200, path .. ": code " .. tostring(res.code) .. " " .. tostring(res.msg))
+  return res.data
+end
+
+local function code_of(method, path, query, token, body)
+  return call(method, path, query, token, body).code
+end
+
+local function send_sms(phone, codeType)
+  local random = core.random_string(16)
+  local ts = ms(os.time())
+  return code_of("POST", "/v2/sms/enduserapi/v2/sendPhoneSmsCode", {
+    phone = phone, codeType = codeType, internationalCode = "86", random = random, ts = ts,
+    userDomain = fake.user_domain, signature = fake.sign(phone, codeType, random, ts) })
+end
+
+local function email_login_query(email, password, sign_plain)
+  local random = core.random_string(16)
+  local pwd = core.encrypt_password(password, random)
+  return { email = email, pwd = pwd, random = random, userDomain = fake.user_domain,
+           signature = fake.sign(email, sign_plain and password or pwd, random) }
+end
+
+local function control(token, body)
+  return ok("POST", "/v2/binding/enduserapi/batchControlDevice", nil, token, body)
+end
+
+local function write(token, dk, data)
+  return control(token, { type = 2, data = data, deviceList = { { productKey = PK, deviceKey = dk } } })
+end
+
+local function attributes(token, dk, extra)
+  local q = { pk = PK, dk = dk }
+  for k, v in pairs(extra or {}) do q[k] = v end
+  return ok("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes", q, token)
+end
+
+local function values_of(data)
+  local out = {}
+  for _, item in ipairs(data.customizeTslInfo or {}) do out[item.resourceCode] = item.resourceValce end
+  return out
+end
+
+describe("fake cloud: email accounts", function()
+  before_each(function() fake.reset() end)
+
+  it("sends a code, registers and logs in by email", function()
+    local email = "ann@example.com"
+    assert.are.equal(5026, code_of("POST", "/v2/mail/enduserapi/v2/sendEmail",
+      { emailType = 1, userDomain = fake.user_domain }))
+    assert.are.equal(5040, code_of("POST", "/v2/mail/enduserapi/v2/sendEmail",
+      { email = "not-an-address", emailType = 1, userDomain = fake.user_domain }))
+    assert.are.equal(5023, code_of("POST", "/v2/mail/enduserapi/v2/sendEmail", { email = email, emailType = 1 }))
+    assert.is_nil(ok("POST", "/v2/mail/enduserapi/v2/sendEmail",
+      { email = email, emailType = 1, userDomain = fake.user_domain }))
+    local code = fake.email_code(email, 1)
+    assert.matches("^%d%d%d%d%d%d$", code)
+
+    local random = core.random_string(16)
+    local reg = { email = email, code = code == "000000" and "000001" or "000000", random = random,
+                  pwd = core.encrypt_password("mail-pass1", random), userDomain = fake.user_domain }
+    assert.are.equal(5046, code_of("POST", "/v2/enduser/enduserapi/emailPwdRegister", reg))
+    reg.code = code
+    local uid = ok("POST", "/v2/enduser/enduserapi/emailPwdRegister", reg)
+    assert.is_string(uid)
+    assert.matches("^C%d+$", uid)
+    assert.are.equal(5039, code_of("POST", "/v2/enduser/enduserapi/emailPwdRegister", reg))
+
+    -- the signature covers the encrypted pwd, not the password
+    assert.are.equal(5420, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin",
+      email_login_query(email, "mail-pass1", true)))
+    local data = ok("POST", "/v2/enduser/enduserapi/emailPwdLogin", email_login_query(email, "mail-pass1"))
+    assert.matches("^Bearer ", data.accessToken.token)
+    assert.matches("^Bearer ", data.refreshToken.token)
+    assert.is_true(data.accessToken.expirationTime > os.time())
+    local info = ok("GET", "/v2/enduser/enduserapi/userInfo", nil, data.accessToken.token)
+    assert.are.equal(uid, info.uid)
+    assert.are.equal(email, info.email)
+    assert.are.equal(1, info.status)
+  end)
+
+  it("counts wrong email passwords down, then freezes the account", function()
+    fake.control("POST", "/_fake/users", { email = "bob@example.com", password = "right-pass" })
+    local codes = {}
+    for i = 1, 5 do
+      codes[i] = code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin",
+        email_login_query("bob@example.com", "wrong-pass"))
+    end
+    assert.are.same({ 5586, 5585, 5584, 5583, 5147 }, codes)
+    assert.are.equal(5147, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin",
+      email_login_query("bob@example.com", "right-pass")))
+    assert.are.equal(5031, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin",
+      email_login_query("nobody@example.com", "right-pass")))
+  end)
+
+  it("takes emailPwdLogin's fields from a form body too, as the platform does", function()
+    fake.control("POST", "/_fake/users", { email = "cy@example.com", password = "form-pass" })
+    local body = fake.encode_query(email_login_query("cy@example.com", "form-pass"))
+    local status, res = fake.api { method = "POST", path = "/v2/enduser/enduserapi/emailPwdLogin", body = body,
+                                   headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } }
+    assert.are.equal(200, status)
+    assert.are.equal(200, res.code)
+  end)
+end)
+
+describe("fake cloud: tokens", function()
+  before_each(function() fake.reset() end)
+
+  local function refresh(refresh_token, access_token)
+    return call("PUT", "/v2/enduser/enduserapi/refreshToken", { refreshToken = refresh_token }, access_token)
+  end
+
+  it("rotates both tokens on refresh and refuses the old ones", function()
+    local _, access, login = fake.session_user("13700000001")
+    local old_refresh = login.refreshToken.token
+    local res = refresh(old_refresh, access)
+    assert.are.equal(200, res.code)
+    local new = res.data
+    assert.matches("^Bearer ", new.accessToken.token)
+    assert.are_not.equal(access, new.accessToken.token)
+    assert.are_not.equal(old_refresh, new.refreshToken.token)
+    assert.is_number(new.refreshToken.expirationTime)
+    -- the old pair is dead, the new one works
+    assert.are.equal(5032, code_of("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(5032, refresh(old_refresh, new.accessToken.token).code)
+    assert.is_table(ok("GET", "/v2/enduser/enduserapi/userInfo", nil, new.accessToken.token))
+    -- and the new refresh token is good for exactly one more round
+    assert.are.equal(200, refresh(new.refreshToken.token, new.accessToken.token).code)
+    assert.are.equal(5032, refresh(new.refreshToken.token, new.accessToken.token).code)
+  end)
+
+  it("needs the access token of the same user, expired or not", function()
+    local _, access, login = fake.session_user("13700000002")
+    local _, other = fake.session_user("13700000003")
+    assert.are.equal(5106, refresh(login.refreshToken.token, nil).code)
+    assert.are.equal(5032, refresh(login.refreshToken.token, other).code)
+    assert.are.equal(5032, refresh(login.refreshToken.token, "Bearer not.a.token").code)
+    assert.are.equal(5115, refresh(nil, access).code)
+    -- the token as login returned it, "Bearer " included
+    assert.are.equal(5032, refresh((login.refreshToken.token:gsub("^Bearer ", "")), access).code)
+    fake.expire { access_only = true }
+    assert.are.equal(5032, code_of("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(200, refresh(login.refreshToken.token, access).code)
+  end)
+
+  it("refuses an expired refresh token", function()
+    local _, access, login = fake.session_user("13700000006")
+    fake.expire { phone = "13700000006" }
+    assert.are.equal(5032, refresh(login.refreshToken.token, access).code)
+  end)
+
+  it("logs out: every token of the user stops working", function()
+    local _, access, login = fake.session_user("13700000004")
+    assert.is_nil(ok("DELETE", "/v2/enduser/enduserapi/userLogout", nil, access))
+    assert.are.equal(5032, code_of("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(5032, refresh(login.refreshToken.token, access).code)
+    assert.are.equal(5106, code_of("DELETE", "/v2/enduser/enduserapi/userLogout"))
+  end)
+
+  it("answers userInfo with the documented fields", function()
+    local uid, access = fake.session_user("13700000005")
+    local info = ok("GET", "/v2/enduser/enduserapi/userInfo", nil, access)
+    assert.are.equal(uid, info.uid)
+    assert.are.equal("13700000005", info.phone)
+    assert.is_string(info.nikeName)
+    assert.is_number(info.registerTimeTs)
+    assert.is_number(info.lastLoginTime)
+  end)
+end)
+
+describe("fake cloud: passwords", function()
+  before_each(function() fake.reset() end)
+
+  local function set_pwd(token, old, new, random)
+    random = random or core.random_string(16)
+    return code_of("PUT", "/v2/enduser/enduserapi/setUserPwd", {
+      oldPwd = core.encrypt_password(old, random), newPwd = core.encrypt_password(new, random),
+      random = random }, token)
+  end
+
+  it("changes the password after checking the old one", function()
+    local _, access = fake.session_user("13600000001", "old-pass1")
+    assert.are.equal(5008, set_pwd(access, "not-the-pass", "new-pass1"))
+    assert.are.equal(5063, set_pwd(access, "old-pass1", "old-pass1"))
+    assert.are.equal(5510, set_pwd(access, "old-pass1", "short"))
+    assert.are.equal(5505, code_of("PUT", "/v2/enduser/enduserapi/setUserPwd", { newPwd = "x" }, access))
+    assert.are.equal(5506, code_of("PUT", "/v2/enduser/enduserapi/setUserPwd",
+      { oldPwd = "garbage", newPwd = "garbage", random = "r" }, access))
+    assert.are.equal(200, set_pwd(access, "old-pass1", "new-pass1"))
+    assert.has_error(function() fake.login("13600000001", "old-pass1") end)
+    assert.is_table(fake.login("13600000001", "new-pass1"))
+  end)
+
+  it("resets by phone with an SMS code of codeType 1", function()
+    local _, access = fake.session_user("13600000002", "old-pass1")
+    assert.are.equal(200, send_sms("13600000002", 1))
+    local code = fake.sms_code("13600000002", 1)
+    local random = core.random_string(16)
+    local q = { phone = "13600000002", internationalCode = "86", code = code == "000000" and "000001" or "000000",
+                random = random, pwd = core.encrypt_password("reset-pass", random), userDomain = fake.user_domain }
+    assert.are.equal(5037, code_of("PUT", "/v2/enduser/enduserapi/userPwdReset", q))
+    q.code = code
+    assert.is_nil(ok("PUT", "/v2/enduser/enduserapi/userPwdReset", q))
+    assert.is_table(fake.login("13600000002", "reset-pass"))
+    -- a reset signs the user out, and a code is good once
+    assert.are.equal(5032, code_of("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(5037, code_of("PUT", "/v2/enduser/enduserapi/userPwdReset", q))
+  end)
+
+  it("resets by email with an email code of emailType 2, to 12345678 without pwd", function()
+    fake.control("POST", "/_fake/users", { email = "dee@example.com", password = "old-pass1" })
+    ok("POST", "/v2/mail/enduserapi/v2/sendEmail",
+      { email = "dee@example.com", emailType = 2, userDomain = fake.user_domain })
+    local code = fake.email_code("dee@example.com", 2)
+    assert.is_nil(ok("PUT", "/v2/enduser/enduserapi/userPwdReset",
+      { email = "dee@example.com", code = code, userDomain = fake.user_domain }))
+    assert.are.equal(200, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin",
+      email_login_query("dee@example.com", "12345678")))
+    assert.are.equal(5044, code_of("PUT", "/v2/enduser/enduserapi/userPwdReset",
+      { code = "1", userDomain = fake.user_domain }))
+    assert.are.equal(5064, code_of("PUT", "/v2/enduser/enduserapi/userPwdReset",
+      { email = "dee@example.com", userDomain = fake.user_domain }))
+    assert.are.equal(5031, code_of("PUT", "/v2/enduser/enduserapi/userPwdReset",
+      { email = "nobody@example.com", code = "1", userDomain = fake.user_domain }))
+  end)
+end)
+
+describe("fake cloud: binding", function()
+  local access
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("13500000001")
+    fake.unbound {
+      { productKey = PK, deviceKey = "BIND01", sn = "SN-0001", deviceName = "lamp" },
+      { productKey = PK, deviceKey = "BIND02", sn = "SN-0002" },
+    }
+  end)
+
+  local function list()
+    return ok("GET", "/v2/binding/enduserapi/userDeviceList", nil, access)
+  end
+
+  it("binds by SN and by DK, then unbinds", function()
+    assert.are.equal(0, list().total)
+    local data = ok("POST", "/v2/binding/enduserapi/bindDeviceSn", { pk = PK, sn = "SN-0001" }, access)
+    assert.are.equal(PK, data.pk)
+    assert.are.equal("BIND01", data.dk)
+    assert.is_string(data.authKey)
+    assert.are.equal(5049, code_of("POST", "/v2/binding/enduserapi/bindDeviceSn", { pk = PK, sn = "SN-0001" }, access))
+    assert.are.equal(5553, code_of("POST", "/v2/binding/enduserapi/bindDeviceSn", { pk = PK, sn = "SN-9999" }, access))
+    assert.are.equal(5088, code_of("POST", "/v2/binding/enduserapi/bindDeviceSn", { pk = PK }, access))
+
+    data = ok("POST", "/v2/binding/enduserapi/bindDeviceDk", { pk = PK, dk = "BIND02", name = "desk" }, access)
+    assert.is_string(data.authKey)
+    assert.are.equal(5067, code_of("POST", "/v2/binding/enduserapi/bindDeviceDk", { pk = PK }, access))
+    assert.are.equal(5553, code_of("POST", "/v2/binding/enduserapi/bindDeviceDk", { pk = PK, dk = "NOPE" }, access))
+
+    local l = list()
+    assert.are.equal(2, l.total)
+    assert.are.equal("lamp", l.list[1].deviceName)
+    assert.are.equal(1, l.list[1].bindingType)
+    assert.are.equal("desk", l.list[2].deviceName)
+    assert.are.equal(3, l.list[2].bindingType)
+    assert.are.equal(1, l.list[2].deviceType)
+
+    local info = ok("GET", "/v2/binding/enduserapi/deviceInfo", { pk = PK, dk = "BIND02" }, access)
+    assert.are.equal("desk", info.deviceName)
+    assert.are.equal(5140, code_of("GET", "/v2/binding/enduserapi/deviceInfo", {}, access))
+
+    data = ok("DELETE", "/v2/binding/enduserapi/unbundlingDeviceDk", { pk = PK, dk = "BIND01" }, access)
+    assert.are.equal(0, data.bindingSum)
+    assert.are.equal(5052, code_of("DELETE", "/v2/binding/enduserapi/unbundlingDeviceDk",
+      { pk = PK, dk = "BIND01" }, access))
+    assert.are.equal(5052, code_of("GET", "/v2/binding/enduserapi/deviceInfo", { pk = PK, dk = "BIND01" }, access))
+    assert.are.equal(1, list().total)
+    assert.are.equal(5106, code_of("POST", "/v2/binding/enduserapi/bindDeviceDk", { pk = PK, dk = "BIND01" }))
+  end)
+
+  it("lets a second user bind the same device (multi-binding)", function()
+    local _, other = fake.session_user("13500000002")
+    ok("POST", "/v2/binding/enduserapi/bindDeviceDk", { pk = PK, dk = "BIND01" }, access)
+    ok("POST", "/v2/binding/enduserapi/bindDeviceDk", { pk = PK, dk = "BIND01" }, other)
+    assert.are.equal(2, #fake.device(PK, "BIND01").bindings)
+    local data = ok("DELETE", "/v2/binding/enduserapi/unbundlingDeviceDk", { pk = PK, dk = "BIND01" }, other)
+    assert.are.equal(1, data.bindingSum)
+  end)
+end)
+
+describe("fake cloud: TSL", function()
+  local access
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("13400000001")
+  end)
+
+  it("describes the default product with every data type", function()
+    local tsl = ok("GET", "/v2/binding/enduserapi/productTSL", { pk = PK }, access)
+    assert.are.equal(PK, tsl.productKey)
+    local by = {}
+    for _, p in ipairs(tsl.properties) do
+      by[p.code] = p
+      assert.are.equal("PROPERTY", p.type)
+      assert.is_number(p.id)
+      assert.is_number(p.sort)
+      assert.is_string(p.name)
+    end
+    local types = {}
+    for code, p in pairs(by) do types[code] = p.dataType .. "/" .. p.subType end
+    assert.are.same({ switch = "BOOL/RW", brightness = "INT/RW", temperature = "FLOAT/R", energy = "DOUBLE/R",
+                      mode = "ENUM/RW", label = "TEXT/RW", updated = "DATE/RW", color = "STRUCT/RW",
+                      schedule = "ARRAY/RW" }, types)
+    assert.are.same({ { value = "true", name = "on" }, { value = "false", name = "off" } }, by.switch.specs)
+    assert.are.same({ min = "0", max = "100", step = "1", unit = "%" }, by.brightness.specs)
+    assert.are.equal("-20", by.temperature.specs.min)
+    assert.are.equal("2", by.mode.specs[3].value)
+    assert.are.equal("night", by.mode.specs[3].name)
+    assert.are.same({ length = "32" }, by.label.specs)
+    assert.are.same({}, by.updated.specs)
+    assert.are.equal(3, #by.color.specs)
+    assert.are.equal("r", by.color.specs[1].code)
+    assert.are.equal("INT", by.color.specs[1].dataType)
+    assert.are.equal("255", by.color.specs[1].specs.max)
+    assert.are.equal("8", by.schedule.specs.size)
+    assert.are.equal("INT", by.schedule.specs.dataType)
+    assert.are.equal("1440", by.schedule.specs.specs.max)
+
+    local blink = tsl.services[1]
+    assert.are.equal("blink", blink.code)
+    assert.are.equal("SERVICE", blink.type)
+    assert.are.equal("times", blink.inputData[1].code)
+    assert.are.equal("10", blink.inputData[1].specs.max)
+    assert.are.equal("5000", blink.inputData[2].specs.max)
+    assert.are.same({}, blink.outputData)
+    local overheat = tsl.events[1]
+    assert.are.equal("overheat", overheat.code)
+    assert.are.equal("EVENT", overheat.type)
+    assert.are.equal("FLOAT", overheat.outputData[1].dataType)
+  end)
+
+  it("sends empty TSL lists as JSON arrays", function()
+    local status, _, _, text = fake.api { path = "/v2/binding/enduserapi/productTSL",
+      query = { pk = PK }, token = access }
+    assert.are.equal(200, status)
+    assert.truthy(text:find('"outputData":[]', 1, true))
+  end)
+
+  it("answers seeded products, 5066 without pk and 5193 for an unknown one", function()
+    local onoff = { { value = "true", name = "on" }, { value = "false", name = "off" } }
+    fake.product { productKey = "pSEED1", productName = "Plug",
+                   tsl = { properties = { { code = "on", dataType = "BOOL", specs = onoff } } } }
+    local tsl = ok("GET", "/v2/binding/enduserapi/productTSL", { pk = "pSEED1" }, access)
+    assert.are.equal("on", tsl.properties[1].code)
+    assert.are.equal("RW", tsl.properties[1].subType)
+    assert.are.same({}, tsl.services)
+    assert.are.equal(5066, code_of("GET", "/v2/binding/enduserapi/productTSL", {}, access))
+    assert.are.equal(5193, code_of("GET", "/v2/binding/enduserapi/productTSL", { pk = "pNOPE" }, access))
+  end)
+end)
+
+describe("fake cloud: current values and property writes", function()
+  local access
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("13300000001", "pass1234", 2)
+  end)
+
+  it("writes every data type and reads the platform's strings back", function()
+    local before = values_of(attributes(access, "D0001", { type = "2" }))
+    assert.are.equal("false", before.switch)
+    assert.are.equal("0", before.brightness)
+    assert.are.equal("[]", before.schedule)
+
+    local res = write(access, "D0001", '[{"switch":"true"},{"brightness":"80"},{"mode":"2"},{"label":"desk lamp"},' ..
+      '{"updated":"1744780781133"},{"color":[{"r":"255"},{"g":"0"},{"b":"16"}]},{"schedule":[{"0":"60"},{"0":"120"}]}]')
+    assert.are.equal(1, #res.successList)
+    assert.are.equal(0, #res.failureList)
+    assert.are.same({ productKey = PK, deviceKey = "D0001" }, res.successList[1].data)
+    assert.is_string(res.successList[1].ticket)
+
+    local data = attributes(access, "D0001", { type = "2" })
+    local v = values_of(data)
+    assert.are.equal("true", v.switch)
+    assert.are.equal("80", v.brightness)
+    assert.are.equal("2", v.mode)
+    assert.are.equal("desk lamp", v.label)
+    assert.are.equal("1744780781133", v.updated)
+    assert.are.equal('{"r":"255","g":"0","b":"16"}', v.color)
+    assert.are.equal('["60","120"]', v.schedule)
+    assert.are.equal("0", v.temperature)
+    local item = data.customizeTslInfo[2]
+    assert.are.equal("brightness", item.resourceCode)
+    assert.are.equal(2, item.abId)
+    assert.are.equal("INT", item.dataType)
+    assert.are.equal("RW", item.subType)
+    assert.are.equal("PROPERTY", item.type)
+    assert.is_string(item.name)
+
+    -- native JSON numbers and booleans, and a struct written in part
+    write(access, "D0001", '[{"switch":false},{"brightness":42},{"color":[{"g":7}]}]')
+    v = values_of(attributes(access, "D0001", { type = "2", codeList = "switch,brightness,color" }))
+    assert.are.same({ switch = "false", brightness = "42", color = '{"r":"255","g":"7","b":"16"}' }, v)
+
+    -- the other device is untouched, and the fake saw the write
+    assert.are.equal("false", values_of(attributes(access, "D0002", { type = "2" })).switch)
+    local dev = fake.device(PK, "D0001")
+    assert.are.equal(2, #dev.writes)
+    assert.are.equal(42, dev.values.brightness)
+    assert.are.same({ r = 255, g = 7, b = 16 }, dev.values.color)
+  end)
+
+  it("reads device reports, including read-only properties, and filters by type and codeList", function()
+    fake.report(PK, "D0001", { values = { temperature = 23.5, energy = "1234.125", color = { r = 1, g = 2, b = 3 },
+                                          schedule = { 10, 20, 30 } } })
+    local v = values_of(attributes(access, "D0001", { type = "2" }))
+    assert.are.equal("23.5", v.temperature)
+    assert.are.equal("1234.125", v.energy)
+    assert.are.equal('{"r":"1","g":"2","b":"3"}', v.color)
+    assert.are.equal('["10","20","30"]', v.schedule)
+
+    local all = attributes(access, "D0001")
+    assert.is_table(all.customizeTslInfo)
+    assert.is_table(all.deviceData)
+    assert.are.equal("D0001", all.deviceData.deviceKey)
+    assert.is_nil(all.deviceLocateInfo)  -- JSON null: no location reported yet
+
+    local only1 = attributes(access, "D0001", { type = "1" })
+    assert.is_nil(only1.customizeTslInfo)
+    assert.is_number(only1.deviceData.battery)
+
+    fake.control("POST", "/_fake/device/locations", { productKey = PK, deviceKey = "D0001",
+                                                      points = { { lat = 31.2304, lng = 121.4737 } } })
+    local loc = attributes(access, "D0001", { type = "3" }).deviceLocateInfo
+    assert.are.equal("31.230400", loc.lat)
+    assert.are.equal("N", loc.latType)
+    assert.are.equal("E", loc.lngType)
+
+    local one = attributes(access, "D0001", { type = "2", codeList = "temperature" })
+    assert.are.equal(1, #one.customizeTslInfo)
+    assert.are.equal(5471, code_of("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes",
+      { pk = PK, dk = "D0001", codeList = "temperature" }, access))
+    assert.are.equal(5052, code_of("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes",
+      { pk = PK, dk = "D0099" }, access))
+    assert.are.equal(5067, code_of("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes", { pk = PK }, access))
+  end)
+
+  it("shows the device going online and what it reports about itself", function()
+    local function first()
+      return ok("GET", "/v2/binding/enduserapi/userDeviceList", nil, access).list[1]
+    end
+    assert.are.equal(0, first().onlineStatus)
+    fake.report(PK, "D0001", { online = true, deviceData = { battery = 42, version = "X1" } })
+    local d = first()
+    assert.are.equal(1, d.onlineStatus)
+    assert.are.equal("Online", d.deviceStatus)
+    local dd = attributes(access, "D0001", { type = "1" }).deviceData
+    assert.are.equal(42, dd.battery)
+    assert.are.equal("X1", dd.version)
+    fake.report(PK, "D0001", { online = false })
+    assert.are.equal("Offline", first().deviceStatus)
+    assert.is_false(fake.device(PK, "D0001").online)
+  end)
+
+  it("writes arrays of structs", function()
+    fake.product { productKey = "pARR", tsl = { properties = {
+      { code = "key", dataType = "ARRAY", specs = { size = "2", dataType = "STRUCT", specs = {
+        { id = 1, code = "r", dataType = "INT", specs = { min = "0", max = "9" } },
+        { id = 2, code = "g", dataType = "INT", specs = { min = "0", max = "9" } } } } } } } }
+    fake.control("POST", "/_fake/devices",
+      { phone = "13300000001", devices = { { productKey = "pARR", deviceKey = "A1" } } })
+    local res = control(access, { type = 2, data = '[{"key":[{"0":[{"r":"1"},{"g":"2"}]},{"0":[{"r":"3"}]}]}]',
+                                  deviceList = { { productKey = "pARR", deviceKey = "A1" } } })
+    assert.are.equal(1, #res.successList)
+    local data = ok("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes",
+      { pk = "pARR", dk = "A1", type = "2" }, access)
+    assert.are.equal('[{"r":"1","g":"2"},{"r":"3","g":"0"}]', data.customizeTslInfo[1].resourceValce)
+    res = control(access, { type = 2, data = '[{"key":[{"0":[{"r":"1"}]},{"0":[{"r":"1"}]},{"0":[{"r":"1"}]}]}]',
+                            deviceList = { { productKey = "pARR", deviceKey = "A1" } } })
+    assert.matches("at most 2", res.failureList[1].msg, 1, true)
+  end)
+end)
+
+describe("fake cloud: control validation", function()
+  local access
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("13200000001", "pass1234", 1)
+  end)
+
+  local cases = {
+    { '[{"nope":"1"}]', "unknown property" },
+    { '[{"temperature":"20"}]', "read-only" },
+    { '[{"switch":"yes"}]', "not a BOOL" },
+    { '[{"brightness":"abc"}]', "not an INT" },
+    { '[{"brightness":"50.5"}]', "not an INT" },
+    { '[{"brightness":"101"}]', "out of range" },
+    { '[{"brightness":-1}]', "out of range" },
+    { '[{"mode":"7"}]', "ENUM" },
+    { '[{"label":"' .. string.rep("x", 33) .. '"}]', "longer than 32" },
+    { '[{"label":12}]', "not TEXT" },
+    { '[{"updated":"yesterday"}]', "DATE" },
+    { '[{"color":[{"x":"1"}]}]', "no member" },
+    { '[{"color":[{"r":"256"}]}]', "out of range" },
+    { '[{"color":{"r":"1"}}]', "list of" },
+    { '[{"schedule":[{"1":"60"}]}]', "keyed" },
+    { '[{"schedule":["60"]}]', "list of" },
+    { '[{"schedule":[{"0":"2000"}]}]', "out of range" },
+    { '[{"schedule":[' .. string.rep('{"0":"1"},', 8) .. '{"0":"1"}]}]', "at most 8" },
+    { '{"switch":"true"}', "not an object" },
+    { 'not json', "not a JSON text" },
+    { '[]', "names no property" },
+  }
+  for _, case in ipairs(cases) do
+    it("puts the device in failureList for " .. case[1]:sub(1, 40), function()
+      local res = write(access, "D0001", case[1])
+      assert.are.equal(0, #res.successList)
+      assert.are.equal(1, #res.failureList)
+      assert.are.same({ productKey = PK, deviceKey = "D0001" }, res.failureList[1].data)
+      assert.matches(case[2], res.failureList[1].msg, 1, true)
+      -- nothing was applied
+      assert.are.equal(0, #fake.device(PK, "D0001").writes)
+    end)
+  end
+
+  it("checks every device on its own", function()
+    fake.unbound { { productKey = PK, deviceKey = "FREE1" } }
+    local res = control(access, { type = 2, data = '[{"switch":"true"}]', deviceList = {
+      { productKey = PK, deviceKey = "D0001" }, { productKey = PK, deviceKey = "FREE1" },
+      { productKey = PK, deviceKey = "GHOST" }, { productKey = PK } } })
+    assert.are.equal(1, #res.successList)
+    assert.are.equal(3, #res.failureList)
+    assert.matches("no permission", res.failureList[1].msg, 1, true)
+    assert.matches("does not exist", res.failureList[2].msg, 1, true)
+    assert.matches("required", res.failureList[3].msg, 1, true)
+  end)
+
+  it("answers request-wide mistakes with the documented codes", function()
+    local dl = { { productKey = PK, deviceKey = "D0001" } }
+    local function c(body) return code_of("POST", "/v2/binding/enduserapi/batchControlDevice", nil, access, body) end
+    assert.are.equal(5070, c { data = "x", deviceList = dl })
+    assert.are.equal(5071, c { type = 4, data = "x", deviceList = dl })
+    assert.are.equal(5074, c { type = 2, deviceList = dl })
+    assert.are.equal(5000, c { type = 2, data = { { switch = "true" } }, deviceList = dl })
+    assert.are.equal(5072, c { type = 1, data = "00", deviceList = dl })
+    assert.are.equal(5073, c { type = 1, dataFormat = 3, data = "00", deviceList = dl })
+    assert.are.equal(5075, c { type = 1, dataFormat = 2, data = string.rep("a", 4097), deviceList = dl })
+    assert.are.equal(5311, c { type = 2, data = "[]" })
+    assert.are.equal(5311, c { type = 2, data = "[]", deviceList = json.array {} })
+    local many = {}
+    for i = 1, 101 do many[i] = { productKey = PK, deviceKey = "D" .. i } end
+    assert.are.equal(5312, c { type = 2, data = "[]", deviceList = many })
+    assert.are.equal(5330, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCache = 3 })
+    assert.are.equal(5328, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCache = 1 })
+    assert.are.equal(5329, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCache = 1, cacheTime = 0 })
+    assert.are.equal(5331, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCover = 9 })
+    assert.are.equal(5106, code_of("POST", "/v2/binding/enduserapi/batchControlDevice", nil, nil, { type = 2 }))
+    -- a body that is not JSON at all
+    local status, res = fake.api { method = "POST", path = "/v2/binding/enduserapi/batchControlDevice", token = access,
+                                   body = "{type:2", headers = { ["Content-Type"] = "application/json" } }
+    assert.are.equal(200, status)
+    assert.are.equal(5000, res.code)
+  end)
+end)
+
+describe("fake cloud: pass-through and services", function()
+  local access
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("13100000001", "pass1234", 1)
+  end)
+
+  local function send(body)
+    body.deviceList = { { productKey = PK, deviceKey = "D0001" } }
+    return control(access, body)
+  end
+
+  it("passes hex and text through and records them", function()
+    assert.are.equal(1, #send({ type = 1, dataFormat = 1, data = "0A0bFF" }).successList)
+    assert.are.equal(1, #send({ type = 1, dataFormat = 2, data = "hello device", qos = 1 }).successList)
+    local odd = send { type = 1, dataFormat = 1, data = "ABC" }
+    assert.matches("not hex", odd.failureList[1].msg, 1, true)
+    assert.matches("not hex", send({ type = 1, dataFormat = 1, data = "zz" }).failureList[1].msg, 1, true)
+    local dev = fake.device(PK, "D0001")
+    assert.are.equal(2, #dev.downlinks)
+    assert.are.equal("0A0bFF", dev.downlinks[1].data)
+    assert.are.equal(1, dev.downlinks[1].dataFormat)
+    assert.are.equal("hello device", dev.downlinks[2].data)
+    assert.are.equal(2, dev.downlinks[2].dataFormat)
+    assert.is_string(dev.downlinks[1].ticket)
+  end)
+
+  it("calls a service with checked inputs", function()
+    local res = send { type = 3, data = '[{"blink":[{"times":"3"},{"interval":500}]}]' }
+    assert.are.equal(1, #res.successList)
+    local dev = fake.device(PK, "D0001")
+    assert.are.equal(1, #dev.services)
+    assert.are.equal("blink", dev.services[1].code)
+    assert.are.same({ times = 3, interval = 500 }, dev.services[1].params)
+    assert.are.equal(res.successList[1].ticket, dev.services[1].ticket)
+
+    local res11 = send { type = 3, data = '[{"blink":[{"times":"11"}]}]' }
+    assert.matches("out of range", res11.failureList[1].msg, 1, true)
+    assert.matches("no input", send({ type = 3, data = '[{"blink":[{"speed":"1"}]}]' }).failureList[1].msg, 1, true)
+    assert.matches("unknown service", send({ type = 3, data = '[{"dance":[]}]' }).failureList[1].msg, 1, true)
+    assert.are.equal(1, #fake.device(PK, "D0001").services)
+  end)
+end)
+
+describe("fake cloud: history", function()
+  local access
+  local DAY = 86400000
+  local base = 1744761600000  -- 2025-04-16 00:00:00 UTC
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("13000000001", "pass1234", 1)
+  end)
+
+  local function report(ts, values)
+    fake.report(PK, "D0001", { ts = ts, values = values })
+  end
+
+  it("lists raw property values newest first, paged, within the range", function()
+    report(base + 1000, { brightness = 10 })
+    report(base + 2000, { brightness = 20 })
+    report(base + 3000, { brightness = 30 })
+    report(base + 4000, { temperature = 25.5 })
+    local q = { pk = PK, dk = "D0001", attributeCode = "brightness", startTimestamp = base, endTimestamp = base + 2500,
+                pageSize = 1 }
+    local page = ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyDataList", q, access)
+    assert.are.equal(2, page.total)
+    assert.are.equal(2, page.pages)
+    local row = page.list[1]
+    assert.are.equal("20", row.propertyValue)
+    assert.are.equal("brightness", row.propertyCode)
+    assert.are.equal(base + 2000, row.createTimeTs)
+    assert.are.equal(base + 2000, row.tsCreateTime)
+    assert.are.equal("2025-04-16 00:00:02", row.createTime)
+    q.page = 2
+    assert.are.equal("10", ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyDataList",
+      q, access).list[1].propertyValue)
+
+    q.startTimestamp = nil
+    assert.are.equal(5107, code_of("GET", "/v2/quecdatastorage/enduserapi/getPropertyDataList", q, access))
+    q.startTimestamp = "yesterday"
+    assert.are.equal(5109, code_of("GET", "/v2/quecdatastorage/enduserapi/getPropertyDataList", q, access))
+  end)
+
+  it("records a write in the history at the fake's clock", function()
+    local t0 = now_ms()
+    write(access, "D0001", '[{"brightness":"66"}]')
+    local page = ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyDataList", { pk = PK, dk = "D0001",
+      attributeCode = "brightness", startTimestamp = t0 - 60000, endTimestamp = t0 + 60000 }, access)
+    assert.are.equal(1, page.total)
+    assert.are.equal("66", page.list[1].propertyValue)
+    assert.is_true(math.abs(page.list[1].createTimeTs - t0) < 5000)
+  end)
+
+  it("aggregates charts per day, hour and month", function()
+    report(base + 1000, { brightness = 10 })
+    report(base + 3600000, { brightness = 30 })
+    report(base + DAY, { brightness = 50 })
+    local q = { pk = PK, dk = "D0001", attributeCode = "brightness,temperature", startTimestamp = base,
+                endTimestamp = base + 2 * DAY }
+    local charts = ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyChartList", q, access)
+    assert.are.equal(2, #charts)
+    assert.are.equal("brightness", charts[1].propertyCode)
+    assert.are.same({ "2025-04-16", "2025-04-17" }, charts[1].xaxisData)
+    assert.are.same({ base, base + DAY }, charts[1].xaxisDataTs)
+    assert.are.same({ "20", "50" }, charts[1].yaxisData)  -- average by default
+    assert.are.same({}, charts[2].xaxisData)
+    q.attributeCode, q.countType = "brightness", 1
+    assert.are.same({ "30", "50" }, ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyChartList",
+      q, access)[1].yaxisData)
+    q.countType, q.timeGranularity = 5, 3
+    local hourly = ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyChartList", q, access)[1]
+    assert.are.same({ "2025-04-16 00", "2025-04-16 01", "2025-04-17 00" }, hourly.xaxisData)
+    q.countType, q.timeGranularity = 4, 1
+    local monthly = ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyChartList", q, access)[1]
+    assert.are.same({ "2025-04" }, monthly.xaxisData)
+    assert.are.same({ "40" }, monthly.yaxisData)
+    q.countType = 9
+    assert.are.equal(5000, code_of("GET", "/v2/quecdatastorage/enduserapi/getPropertyChartList", q, access))
+  end)
+
+  it("answers location history, oldest first, filtered by type", function()
+    fake.control("POST", "/_fake/device/locations", { productKey = PK, deviceKey = "D0001", points = {
+      { lat = 31.1, lng = 121.1, ts = base + 2000, type = "GP" },
+      { lat = 31.0, lng = 121.0, ts = base + 1000, type = "LBS" },
+      { lat = 32.0, lng = 122.0, ts = base + DAY * 3, type = "GP" } } })
+    local q = { pk = PK, dk = "D0001", startTimestamp = base, endTimestamp = base + DAY }
+    local pts = ok("GET", "/v2/quecdatastorage/enduserapi/getLocationHistory", q, access)
+    assert.are.equal(2, #pts)
+    assert.are.equal(31.0, pts[1].wgsLat)
+    assert.are.equal("LBS", pts[1].locationType)
+    assert.are.equal(base + 1000, pts[1].locateTimeTs)
+    q.locateTypes = "GP"
+    pts = ok("GET", "/v2/quecdatastorage/enduserapi/getLocationHistory", q, access)
+    assert.are.equal(1, #pts)
+    assert.are.equal(121.1, pts[1].gcjLng)
+  end)
+
+  it("lists events from a JSON body", function()
+    fake.control("POST", "/_fake/device/events", { productKey = PK, deviceKey = "D0001", events = {
+      { code = "overheat", output = { temperature = 71.5 }, ts = base + 1000 },
+      { code = "overheat", output = { temperature = 75 }, ts = base + 2000 } } })
+    local body = { productKey = PK, deviceKey = "D0001", codeList = { "overheat" }, startTime = base,
+                   endTime = base + DAY, timezone = "+08:00" }
+    local page = ok("POST", "/v2/quecdatastorage/enduserapi/v2/deviceEventList", nil, access, body)
+    assert.are.equal(2, page.total)
+    local ev = page.list[1]
+    assert.are.equal("overheat", ev.eventCode)
+    assert.are.equal('{"temperature":"75"}', ev.outputData)
+    assert.are.equal("2025-04-16 08:00:02", ev.createTime)
+    assert.are.equal(11, ev.abId)
+    assert.are.equal("WARN", ev.eventType)
+    body.codeList = json.array {}
+    assert.are.equal(2, ok("POST", "/v2/quecdatastorage/enduserapi/v2/deviceEventList", nil, access, body).total)
+    body.codeList = { "other" }
+    assert.are.equal(0, ok("POST", "/v2/quecdatastorage/enduserapi/v2/deviceEventList", nil, access, body).total)
+    body.startTime = nil
+    assert.are.equal(5107, code_of("POST", "/v2/quecdatastorage/enduserapi/v2/deviceEventList", nil, access, body))
+  end)
+end)
+
+describe("fake cloud: sharing", function()
+  local owner, sharee, sharee_uid
+  before_each(function()
+    fake.reset()
+    _, owner = fake.session_user("12900000001", "pass1234", 1)
+    sharee_uid, sharee = fake.session_user("12900000002", "pass1234")
+  end)
+
+  local function share(extra)
+    local q = { pk = PK, dk = "D0001", acceptingExpireAt = now_ms() + 600000 }
+    for k, v in pairs(extra or {}) do q[k] = v end
+    return ok("POST", "/v2/binding/enduserapi/shareInfo", q, owner)
+  end
+
+  local function list(token)
+    return ok("GET", "/v2/binding/enduserapi/userDeviceList", nil, token)
+  end
+
+  it("shares a device by code, which then works for the sharee until cancelled", function()
+    local code = share()
+    assert.is_string(code)
+    assert.are.equal(5139, code_of("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = code }, owner))
+    assert.is_nil(ok("POST", "/v2/binding/enduserapi/shareDevice",
+      { shareCode = code, deviceName = "borrowed" }, sharee))
+    assert.are.equal(5137, code_of("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = code }, sharee))
+
+    local l = list(sharee)
+    assert.are.equal(1, l.total)
+    local d = l.list[1]
+    assert.are.equal(2, d.deviceType)
+    assert.are.equal("borrowed", d.deviceName)
+    assert.are.equal(code, d.shareCode)
+    assert.is_string(d.ownerUid)
+    assert.are.equal(1, list(owner).list[1].deviceType)
+
+    -- the sharee reads and controls the device
+    assert.is_table(attributes(sharee, "D0001", { type = "2" }).customizeTslInfo)
+    assert.are.equal(1, #write(sharee, "D0001", '[{"brightness":"5"}]').successList)
+    assert.are.equal(2, ok("GET", "/v2/binding/enduserapi/deviceInfo", { pk = PK, dk = "D0001" }, sharee).deviceType)
+
+    local users = ok("GET", "/v2/binding/enduserapi/deviceShareUserList", { pk = PK, dk = "D0001" }, owner)
+    assert.are.equal(1, #users)
+    assert.are.equal(sharee_uid, users[1].shareInfo.shareUid)
+    assert.are.equal(1, users[1].shareInfo.shareStatus)
+    assert.are.equal(sharee_uid, users[1].userInfo.uid)
+    assert.are.equal(5141, code_of("GET", "/v2/binding/enduserapi/deviceShareUserList",
+      { pk = PK, dk = "D0001" }, sharee))
+
+    assert.is_nil(ok("PUT", "/v2/binding/enduserapi/changeShareDeviceName",
+      { shareCode = code, deviceName = "mine now" }, sharee))
+    assert.are.equal("mine now", list(sharee).list[1].deviceName)
+    assert.are.equal(5041, code_of("PUT", "/v2/binding/enduserapi/changeShareDeviceName",
+      { shareCode = code, deviceName = "x" }, owner))
+
+    assert.is_nil(ok("DELETE", "/v2/binding/enduserapi/ownerUserUnshareDevice", { shareCode = code }, owner))
+    assert.are.equal(0, list(sharee).total)
+    assert.are.equal("no permission to control this device",
+      write(sharee, "D0001", '[{"brightness":"5"}]').failureList[1].msg)
+    assert.are.equal(5142, code_of("DELETE", "/v2/binding/enduserapi/ownerUserUnshareDevice",
+      { shareCode = code }, owner))
+  end)
+
+  it("ends a share when its usage time runs out", function()
+    local code = share()
+    ok("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = code }, sharee)
+    assert.is_nil(ok("PUT", "/v2/binding/enduserapi/setShareTime",
+      { shareCode = code, sharingExpireAt = now_ms() - 1000 }, owner))
+    local d = list(sharee).list[1]
+    assert.are.equal(2, d.status)
+    assert.are.equal(5052, code_of("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes",
+      { pk = PK, dk = "D0001" }, sharee))
+    assert.are.equal(5041, code_of("PUT", "/v2/binding/enduserapi/setShareTime",
+      { shareCode = code, sharingExpireAt = now_ms() }, sharee))
+  end)
+
+  it("invites a user, who alone may accept, and lets the sharee leave", function()
+    local _, third = fake.session_user("12900000003", "pass1234")
+    local code = ok("POST", "/v2/binding/enduserapi/shareByUid",
+      { pk = PK, dk = "D0001", phone = "12900000002" }, owner)
+    assert.are.equal(5137, code_of("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = code }, third))
+    assert.is_nil(ok("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = code }, sharee))
+    assert.are.equal(1, list(sharee).total)
+    assert.is_nil(ok("DELETE", "/v2/binding/enduserapi/shareUserUnshareDevice", { shareCode = code }, sharee))
+    assert.are.equal(0, list(sharee).total)
+    assert.are.equal(5891, code_of("POST", "/v2/binding/enduserapi/shareByUid", { pk = PK, dk = "D0001" }, owner))
+    assert.are.equal(5033, code_of("POST", "/v2/binding/enduserapi/shareByUid",
+      { pk = PK, dk = "D0001", shareUid = "C999999" }, owner))
+  end)
+
+  it("checks the share parameters", function()
+    assert.are.equal(5132, code_of("POST", "/v2/binding/enduserapi/shareInfo", { pk = PK, dk = "D0001" }, owner))
+    assert.are.equal(5145, code_of("POST", "/v2/binding/enduserapi/shareInfo",
+      { pk = PK, dk = "D0001", acceptingExpireAt = "soon" }, owner))
+    assert.are.equal(5133, code_of("POST", "/v2/binding/enduserapi/shareInfo",
+      { pk = PK, dk = "D0001", acceptingExpireAt = now_ms() + 1000, coverMark = 4 }, owner))
+    assert.are.equal(5153, code_of("POST", "/v2/binding/enduserapi/shareInfo",
+      { pk = PK, dk = "D0001", acceptingExpireAt = now_ms() + 1000, sharingExpireAt = now_ms() }, owner))
+    assert.are.equal(5135, code_of("POST", "/v2/binding/enduserapi/shareInfo",
+      { pk = PK, dk = "D0001", acceptingExpireAt = now_ms() + 1000 }, sharee))
+    assert.are.equal(5137, code_of("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = "nope" }, sharee))
+    -- a new code replaces the unused one (coverMark 1, the default)
+    local first = share()
+    share()
+    assert.are.equal(5137, code_of("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = first }, sharee))
+    local expired = share { acceptingExpireAt = now_ms() - 1000, coverMark = 2 }
+    assert.are.equal(5137, code_of("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = expired }, sharee))
+  end)
+end)
+
+-- Seconds since the epoch of an HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT").
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10,
+                 Nov = 11, Dec = 12 }
+local function http_date(s)
+  local d, mon, y, h, mi, sec = s:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
+  assert(d, "not an HTTP date: " .. tostring(s))
+  y, mon = tonumber(y), MONTHS[mon]
+  if mon <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mon + 9) % 12) + 2) / 5) + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+describe("fake cloud: faults", function()
+  local API = "/v2/binding/enduserapi/userDeviceList"
+  local access, s
+  before_each(function()
+    fake.reset()
+    _, access = fake.session_user("12800000001", "pass1234", 3)
+    s = assert(core.session { ca_file = fake.ca })
+  end)
+
+  local function get(opts)
+    local req = { session = s, path = API, token = access }
+    for k, v in pairs(opts or {}) do req[k] = v end
+    return fake.api(req)
+  end
+
+  it("answers normally without a fault", function()
+    local status, res, headers = get()
+    assert.are.equal(200, status)
+    assert.are.equal(3, res.data.total)
+    assert.is_true(math.abs(http_date(headers["date"]) - os.time()) <= 5)
+  end)
+
+  it("chunked: a Transfer-Encoding: chunked answer decodes to the normal JSON", function()
+    fake.fault { kind = "chunked", chunks = 6, path = API }
+    local status, res, headers = get()
+    assert.are.equal(200, status)
+    assert.are.equal("chunked", headers["transfer-encoding"])
+    assert.is_nil(headers["content-length"])
+    assert.are.equal(3, res.data.total)
+  end)
+
+  it("slow_headers: nothing before the delay, so a short timeout gives 'timeout'", function()
+    fake.fault { kind = "slow_headers", delay_ms = 1500, path = API }
+    local status, _, kind = get { timeout = 0.3 }
+    assert.is_nil(status)
+    assert.are.equal("timeout", kind)
+    fake.fault { kind = "slow_headers", delay_ms = 400, path = API }
+    local t0 = wall()
+    assert.are.equal(200, (get()))
+    assert.is_true(wall() - t0 >= 0.35)
+  end)
+
+  it("slow_body: the body trickles in byte by byte", function()
+    -- the short 5106 answer (no token), so a byte every few ms stays quick
+    local _, _, _, text = get { token = false }
+    fake.fault { kind = "slow_body", delay_ms = 5, path = API }
+    local t0 = wall()
+    local status, res = get { token = false }
+    assert.are.equal(200, status)
+    assert.are.equal(5106, res.code)
+    assert.is_true(wall() - t0 >= #text * 0.005 * 0.8)
+    fake.fault { kind = "slow_body", delay_ms = 50, path = API }
+    local st, _, kind = get { timeout = 0.5, token = false }
+    assert.is_nil(st)
+    assert.are.equal("timeout", kind)
+  end)
+
+  it("reset: part of the answer, then a connection reset", function()
+    fake.fault { kind = "reset", path = API }
+    local status, err, kind = get()
+    assert.is_nil(status)
+    assert.are.equal("network", kind)
+    assert.matches("reset", err:lower(), 1, true)
+    assert.are.equal(200, (get()))
+  end)
+
+  it("huge: a valid 20 MiB body, refused over max_body and read in full under it", function()
+    fake.fault { kind = "huge", path = API }
+    local status, _, kind = get { max_body = 1024 * 1024 }
+    assert.is_nil(status)
+    assert.are.equal("too_large", kind)
+    fake.fault { kind = "huge", size = 20 * 1024 * 1024, path = API }
+    local st, res, headers, text = get { max_body = 32 * 1024 * 1024 }
+    assert.are.equal(200, st)
+    assert.are.equal(20 * 1024 * 1024, #text)
+    assert.are.equal(tostring(20 * 1024 * 1024), headers["content-length"])
+    assert.are.equal(200, res.code)
+  end)
+
+  it("wrong_length short: the client reads cut JSON, and the next request is fine", function()
+    fake.fault { kind = "wrong_length", path = API }
+    local status, res, headers, text = get()
+    assert.are.equal(200, status)
+    assert.is_nil(res)
+    assert.are.equal(tonumber(headers["content-length"]), #text)
+    assert.are.equal(200, (get()))
+  end)
+
+  it("wrong_length long: the connection ends before Content-Length bytes", function()
+    fake.fault { kind = "wrong_length", variant = "long", path = API }
+    local status, _, kind = get()
+    assert.is_nil(status)
+    assert.are.equal("network", kind)
+    assert.are.equal(200, (get()))
+  end)
+
+  it("code: a platform error envelope with the platform's message", function()
+    for _, c in ipairs { { 5032, "Token verification failed." }, { 5420, "Signature verification failed." },
+                         { 5058, "SMS sending is out of the limited frequency allowable range." },
+                         { 5340, "Failed to control devices in batches." } } do
+      fake.fault { kind = "code", code = c[1], path = API }
+      local status, res = get()
+      assert.are.equal(200, status)
+      assert.are.equal(c[1], res.code)
+      assert.are.equal(c[2], res.msg)
+      assert.is_nil(res.data)
+    end
+    fake.fault { kind = "code", code = 5000, msg = "custom words", path = API }
+    assert.are.equal("custom words", select(2, get()).msg)
+  end)
+
+  it("keeps the older kinds", function()
+    fake.fault { kind = "status", status = 503, path = API }
+    local status, _, headers = get()
+    assert.are.equal(503, status)
+    assert.matches("text/html", headers["content-type"], 1, true)
+    fake.fault { kind = "malformed", path = API }
+    assert.is_nil(select(2, get()))
+    fake.fault { kind = "badjson", path = API }
+    assert.is_nil(select(2, get()))
+    fake.fault { kind = "empty", path = API }
+    local _, _, h, text = get()
+    assert.are.equal("", text)
+    assert.are.equal("0", h["content-length"])
+    fake.fault { kind = "truncated", path = API }
+    assert.are.equal("network", select(3, get()))
+    -- libcurl may retry once on its own when a reused connection drops: queue
+    -- two, then clear what is left
+    fake.fault { kind = "drop", path = API, count = 2 }
+    assert.are.equal("network", select(3, get()))
+    fake.clear_faults()
+    fake.fault { kind = "delay", delay_ms = 1000, path = API }
+    assert.are.equal("timeout", select(3, get { timeout = 0.2 }))
+  end)
+
+  it("targets one path or every API path, count times", function()
+    fake.fault { kind = "code", code = 5041, path = API, count = 2 }
+    assert.is_table(ok("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(5041, select(2, get()).code)
+    assert.are.equal(5041, select(2, get()).code)
+    assert.are.equal(200, select(2, get()).code)
+    fake.fault { kind = "code", code = 5041, count = 2 }
+    assert.are.equal(5041, code_of("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(5041, select(2, get()).code)
+    assert.are.equal(200, select(2, get()).code)
+  end)
+
+  it("refuses unknown kinds and incomplete options", function()
+    assert.has_error(function() fake.fault { kind = "gremlins" } end)
+    assert.has_error(function() fake.fault { kind = "code" } end)
+    assert.has_error(function() fake.fault { kind = "wrong_length", variant = "sideways" } end)
+  end)
+
+  it("shows its skewed clock in the Date header of a 5420 answer", function()
+    fake.configure { clock_offset = 900 }
+    local random = core.random_string(16)
+    local ts = ms(os.time())
+    local phone = "12800000002"
+    local status, res, headers = fake.api { method = "POST", path = "/v2/sms/enduserapi/v2/sendPhoneSmsCode", query = {
+      phone = phone, codeType = 3, internationalCode = "86", random = random, ts = ts, userDomain = fake.user_domain,
+      signature = fake.sign(phone, 3, random, ts) } }
+    assert.are.equal(200, status)
+    assert.are.equal(5420, res.code)
+    local skew = http_date(headers["date"]) - os.time()
+    assert.is_true(skew >= 895 and skew <= 905, "skew " .. skew)
+    -- a request stamped with the fake's time passes
+    ts = ms(http_date(headers["date"]))
+    assert.are.equal(200, code_of("POST", "/v2/sms/enduserapi/v2/sendPhoneSmsCode", {
+      phone = phone, codeType = 3, internationalCode = "86", random = random, ts = ts, userDomain = fake.user_domain,
+      signature = fake.sign(phone, 3, random, ts) }))
+  end)
+end)
+
+describe("fake cloud: concurrency", function()
+  before_each(function() fake.reset() end)
+
+  -- Requests an earlier spec gave up on (timeouts) are still being answered;
+  -- wait until the fake is idle so only this spec's requests are counted.
+  local function wait_idle()
+    for _ = 1, 50 do
+      if fake.stats().inflight == 0 then return end
+      os.execute("sleep 0.1")
+    end
+    error("the fake cloud did not become idle")
+  end
+
+  it("counts 25 concurrent slow requests in flight", function()
+    wait_idle()
+    fake.configure { delay_ms = 800 }
+    fake.control("POST", "/_fake/stats/reset")
+    local url = fake.http_url .. "/v2/binding/enduserapi/userDeviceList"
+    local cmd = "for i in $(seq 25); do curl -s -o /dev/null '" .. url .. "' & done; wait; echo done"
+    local p = io.popen(cmd)
+    os.execute("sleep 0.4")
+    local mid = fake.stats()
+    local out = p:read("*a")
+    p:close()
+    assert.matches("done", out, 1, true)
+    assert.are.equal(25, mid.inflight)
+    local after = fake.stats()
+    assert.are.equal(0, after.inflight)
+    assert.are.equal(25, after.inflight_max)
+    assert.are.equal(25, after.requests)
+    local reset = fake.control("POST", "/_fake/stats/reset")
+    assert.are.equal(0, reset.inflight_max)
+    assert.are.equal(0, fake.stats().inflight_max)
+  end)
+end)
