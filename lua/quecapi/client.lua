@@ -93,8 +93,9 @@ local function learn_skew(self, headers)
   return true
 end
 
-local function fail(self, row, err, code)
-  return nil, row.method_name .. ": " .. redact.text(err, self:secrets()), code
+-- `extra`: this call's own secret values (passwords, signature, SMS code...).
+local function fail(self, row, err, code, extra)
+  return nil, row.method_name .. ": " .. redact.text(err, self:secrets(extra)), code
 end
 
 -- The Authorization value a row needs: false for none, nil, err, code on failure.
@@ -132,6 +133,10 @@ local function execute(self, row, build, opts)
     local req
     req, err = build(auth or nil)
     if not req then return fail(self, row, err) end
+    local extra = req.secrets
+    local function log(level, fmt, ...)
+      self.log(level, "%s", redact.text(format(fmt, ...), self:secrets(extra)))
+    end
     local remaining = deadline - time.monotonic()
     if remaining <= 0 then
       return fail(self, row, format("deadline exceeded after %d attempt(s)", attempt - 1))
@@ -149,17 +154,17 @@ local function execute(self, row, build, opts)
       local kind = headers or "network"
       err = format("request failed (%s): %s", kind, tostring(body))
       transient = retry.RETRYABLE_KINDS[kind] or false
-      self.log("warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
+      log("warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
     else
-      doc, err, rcode, transient = response.read(status, body, self:secrets())
-      self.log(doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
+      doc, err, rcode, transient = response.read(status, body, self:secrets(extra))
+      log(doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
         req.method, req.path, status, tostring(doc and doc.code or rcode), ms)
     end
 
     if doc then
       if row.tokens == "issue" then
         local ok, terr = tokens.save(self, doc.data)
-        if not ok then return fail(self, row, terr) end
+        if not ok then return fail(self, row, terr, nil, extra) end
       elseif row.tokens == "revoke" then
         tokens.clear(self)
       end
@@ -171,7 +176,7 @@ local function execute(self, row, build, opts)
       renewed = true
       local token, terr = tokens.renew(self, auth)
       if not token then
-        return fail(self, row, "access token rejected (5032) and renewal failed: " .. tostring(terr), 5032)
+        return fail(self, row, "access token rejected (5032) and renewal failed: " .. tostring(terr), 5032, extra)
       end
       auth = token
     elseif rcode == 5420 and row.params.ts and not resigned and learn_skew(self, headers) then
@@ -179,15 +184,15 @@ local function execute(self, row, build, opts)
     elseif transient and may_retry and attempt < policy.attempts then
       local delay = retry.delay(policy, attempt)
       if time.monotonic() + delay >= deadline then
-        return fail(self, row, err .. " (no time left to retry)", rcode)
+        return fail(self, row, err .. " (no time left to retry)", rcode, extra)
       end
-      self.log("info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
+      log("info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
         attempt + 1, policy.attempts)
       time.sleep(delay)
       attempt = attempt + 1
     else
       if transient and attempt > 1 then err = format("%s (after %d attempts)", err, attempt) end
-      return fail(self, row, err, rcode)
+      return fail(self, row, err, rcode, extra)
     end
   end
 end
@@ -353,9 +358,10 @@ function Client:set_tokens(t)
   return self.store:set(self.token_key, t)
 end
 
---- Secret values this client knows, for redaction.
-function Client:secrets()
+--- Secret values this client knows (and `extra` ones of a call), for redaction.
+function Client:secrets(extra)
   local list = { self.user_domain_secret }
+  for _, v in ipairs(extra or {}) do list[#list + 1] = v end
   if self.account then list[#list + 1] = self.account.password end
   local t = tokens.get(self)
   if t then

@@ -34,15 +34,26 @@ local function replace_plain(s, needle)
   return table.concat(out)
 end
 
+local function url_escaped(v)
+  return (gsub(v, "[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
 --- Redact a text.
 -- @tparam string s the text
--- @tparam[opt] {string,...} secrets literal values to mask wherever they appear
+-- @tparam[opt] {string,...} secrets literal values to mask wherever they appear, also
+--   in their URL-encoded and JSON-escaped forms
 -- @treturn string
 function _M.text(s, secrets)
   if type(s) ~= "string" then return s end
   if secrets then
     for _, v in ipairs(secrets) do
-      if type(v) == "string" and #v >= 4 then s = replace_plain(s, v) end
+      if type(v) == "string" and #v >= 4 then
+        s = replace_plain(s, v)
+        local u = url_escaped(v)
+        if u ~= v then s = replace_plain(s, u) end
+        local j = gsub(v, "/", "\\/")
+        if j ~= v then s = replace_plain(s, j) end
+      end
     end
   end
   s = gsub(s, "(Bearer%s+)[%w%-_%.=+/]+", "%1" .. MASK)

@@ -8,6 +8,7 @@
 
 local core = require "quecapi.core"
 local json = require "quecapi.json"
+local redact = require "quecapi.redact"
 
 local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
 local format, gsub, byte, find = string.format, string.gsub, string.byte, string.find
@@ -261,14 +262,33 @@ function _M.build(ctx, row, fields, auth)
   }
 end
 
---- validate, fill, sign, build.
+-- Values of this call that must never be shown: plaintext passwords and every
+-- field with a secret-bearing name (pwd, signature, smsCode, code, tokens...).
+local SECRET_FIELDS = {}
+for _, name in ipairs(redact.fields) do SECRET_FIELDS[name] = true end
+
+local function call_secrets(fields, plain)
+  local list = {}
+  for _, v in pairs(plain or {}) do list[#list + 1] = v end
+  for k, v in pairs(fields) do
+    if SECRET_FIELDS[k] and (type(v) == "string" or type(v) == "number") then list[#list + 1] = tostring(v) end
+  end
+  return list
+end
+
+--- validate, fill, sign, build. The request carries `secrets`, this call's secret
+-- values, for redaction.
 function _M.prepare(ctx, row, params, auth)
   local fields, plain = _M.validate(row, params)
   if not fields then return nil, plain end
   local ok, err = _M.fill(ctx, row, fields, plain)
   if not ok then return nil, err end
   _M.sign(ctx, row, fields)
-  return _M.build(ctx, row, fields, auth)
+  local req
+  req, err = _M.build(ctx, row, fields, auth)
+  if not req then return nil, err end
+  req.secrets = call_secrets(fields, plain)
+  return req
 end
 
 --- A request outside the catalog: { method, path, query = {}, body = table|string }.
@@ -302,9 +322,14 @@ function _M.generic(ctx, spec, auth)
     return nil, "body must be a table or a string"
   end
   if auth then headers["Authorization"] = auth end
+  local secrets = call_secrets(type(spec.query) == "table" and spec.query or {})
+  if type(spec.body) == "table" then
+    for _, v in ipairs(call_secrets(spec.body)) do secrets[#secrets + 1] = v end
+  end
   return {
     method = method, url = ctx.base_url .. path .. query, path = path, headers = headers, body = body,
     timeout = ctx.timeout, connect_timeout = ctx.connect_timeout, max_body = ctx.max_body,
+    secrets = secrets,
   }
 end
 

@@ -26,10 +26,12 @@ _M.TRANSIENT_STATUS = { [502] = true, [503] = true, [504] = true }
 
 local EXCERPT = 120
 
+-- Redact before cutting: a secret cut in half at the edge would no longer match.
 function _M.excerpt(body, secrets)
-  local s = gsub(sub(body, 1, EXCERPT), "[^\32-\126]", ".")
-  s = redact.text(s, secrets)
-  if #body > EXCERPT then s = s .. "..." end
+  local s = redact.text(sub(body, 1, 16 * EXCERPT), secrets)
+  local cut = #s > EXCERPT
+  s = gsub(sub(s, 1, EXCERPT), "[^\32-\126]", ".")
+  if cut then s = s .. "..." end
   return s
 end
 
