@@ -1,6 +1,6 @@
 /*
  * quecapi.core: registration only. The work lives in crypto.c (hashes, the
- * password cipher, random strings), http.c (libcurl sessions) and clock.c.
+ * password cipher, random strings), http.c (libcurl sessions), clock.c and files.c.
  */
 #include "core.h"
 
@@ -18,6 +18,7 @@ int luaopen_quecapi_core(lua_State *L)
         {"now_ms", qc_now_ms},
         {"monotonic", qc_monotonic},
         {"sleep", qc_sleep},
+        {"create_private", qc_create_private},
         {NULL, NULL},
     };
     qc_http_open(L);

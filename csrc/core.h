@@ -28,6 +28,9 @@ QC_INTERNAL int qc_now_ms(lua_State *L);
 QC_INTERNAL int qc_monotonic(lua_State *L);
 QC_INTERNAL int qc_sleep(lua_State *L);
 
+/* files.c */
+QC_INTERNAL int qc_create_private(lua_State *L);
+
 /* http.c */
 QC_INTERNAL int qc_http_open(lua_State *L); /* registers the session metatable */
 QC_INTERNAL int qc_session_new(lua_State *L);

@@ -1,0 +1,334 @@
+-- Token stores: memory and file in this process, shdict inside a real nginx.
+local nginx = require "support.nginx"
+local json = require "quecapi.json"
+local memory = require "quecapi.store.memory"
+local file = require "quecapi.store.file"
+local shdict = require "quecapi.store.shdict"
+
+local TOKENS = {
+  access_token = "Bearer access.jwt", access_expires = 1744787786,
+  refresh_token = "Bearer refresh.jwt", refresh_expires = 1747372586,
+}
+
+-- Shell commands through the harness: it keeps sanitizer runtimes out of them.
+local sh, run = nginx.output, nginx.run
+
+local function write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- A fresh directory for one test.
+local function tempdir()
+  local name = os.tmpname()
+  os.remove(name)
+  assert(run("mkdir " .. name))
+  return name
+end
+
+describe("memory store", function()
+  it("keeps, replaces and forgets tokens", function()
+    local s = memory.new()
+    assert.is_nil(s:get("k"))
+    assert.is_true(s:set("k", TOKENS))
+    assert.are.same(TOKENS, s:get("k"))
+    assert.is_true(s:delete("k"))
+    assert.is_nil(s:get("k"))
+  end)
+
+  it("grants its lock at once", function()
+    local s = memory.new()
+    local h = s:lock("k", 1)
+    assert.is_truthy(h)
+    assert.is_true(s:unlock("k", h))
+  end)
+end)
+
+do
+  describe("file store", function()
+    local dir, path
+
+    before_each(function()
+      dir = tempdir()
+      path = dir .. "/tokens.json"
+    end)
+
+    after_each(function()
+      run("rm -rf " .. dir)
+    end)
+
+    local function store(opts)
+      local o = { path = path }
+      for k, v in pairs(opts or {}) do o[k] = v end
+      return assert(file.new(o))
+    end
+
+    it("round-trips tokens, strings and numbers alike", function()
+      local s = store()
+      assert.is_nil(s:get("k"))
+      assert.is_true(s:set("k", TOKENS))
+      local got = store():get("k") -- another store on the same file sees them
+      assert.are.same(TOKENS, got)
+      if math.type then assert.are.equal("integer", math.type(got.access_expires)) end
+      assert.are.same(TOKENS, json.decode(read(path)).k)
+    end)
+
+    it("keeps several keys and deletes one", function()
+      local s = store()
+      assert.is_true(s:set("a", TOKENS))
+      assert.is_true(s:set("b", { access_token = "other" }))
+      assert.is_true(s:delete("a"))
+      assert.is_nil(s:get("a"))
+      assert.are.equal("other", s:get("b").access_token)
+      assert.is_true(s:delete("nothing there"))
+    end)
+
+    it("replaces the file atomically and leaves no temporary files", function()
+      local s = store()
+      for i = 1, 5 do assert.is_true(s:set("k" .. i, TOKENS)) end
+      assert.is_true(s:delete("k1"))
+      assert.are.equal("tokens.json", sh("ls -A " .. dir))
+    end)
+
+    it("creates the file 0600, also over a wider file", function()
+      local s = store()
+      assert.is_true(s:set("k", TOKENS))
+      assert.are.equal("600", sh("stat -c %a " .. path))
+      os.remove(path)
+      write(path, "{}")
+      run("chmod 0644 " .. path)
+      assert.is_true(s:set("k", TOKENS))
+      assert.are.equal("600", sh("stat -c %a " .. path))
+    end)
+
+    it("reads a missing or corrupt file as empty, and repairs it on set", function()
+      local s = store()
+      assert.is_nil(s:get("k"))
+      for _, junk in ipairs { "", "{not json", "[1,2,3]", "42", "null", '{"k":"not a table"}' } do
+        write(path, junk)
+        assert.is_nil(s:get("k"))
+        assert.is_true(s:set("k", TOKENS))
+        assert.are.same(TOKENS, s:get("k"))
+        assert.are.same({ k = TOKENS }, json.decode(read(path)))
+      end
+    end)
+
+    it("fails to set into a missing directory, with an error", function()
+      local s = assert(file.new { path = dir .. "/missing/tokens.json" })
+      assert.is_nil(s:get("k"))
+      local ok, err = s:set("k", TOKENS)
+      assert.is_nil(ok)
+      assert.is_string(err)
+      assert.matches("missing", err, 1, true)
+    end)
+
+    it("refuses bad options", function()
+      assert.is_nil((file.new {}))
+      assert.is_nil((file.new { path = path, lock_ttl = -1 }))
+      assert.is_nil((file.new { path = 42 }))
+    end)
+
+    it("lets one holder at a time have a key's lock", function()
+      local a, b = store(), store()
+      local h = assert(a:lock("k", 1))
+      local t0 = os.time()
+      local none, err = b:lock("k", 0.2)
+      assert.is_nil(none)
+      assert.are.equal("timeout", err)
+      assert.is_true(os.time() - t0 <= 1)
+      assert.truthy(b:lock("other key", 0)) -- locks are per key
+      assert.is_nil(b:unlock("k", "not the handle"))
+      assert.is_true(a:unlock("k", h))
+      local h2 = assert(b:lock("k", 0.2))
+      assert.is_true(b:unlock("k", h2))
+      assert.is_nil(b:unlock("k", h2)) -- released already
+    end)
+
+    it("works on another file system than /tmp's", function()
+      if not run("test -d /dev/shm") then return pending("no /dev/shm here") end
+      local shm = "/dev/shm/quecapi-store-" .. os.time() .. "-" .. math.random(1e6)
+      assert(run("mkdir " .. shm))
+      local s = assert(file.new { path = shm .. "/tokens.json" })
+      local ok, err = s:set("k", TOKENS)
+      run("rm -rf " .. shm)
+      assert.is_true(ok, err)
+    end)
+
+    do
+      it("breaks a lock whose holder is gone after lock_ttl", function()
+        local a, b = store { lock_ttl = 1 }, store()
+        assert(a:lock("k", 0))
+        local h = assert(b:lock("k", 4)) -- waits out a's lock
+        assert.is_true(b:unlock("k", h))
+      end)
+
+      it("excludes other processes", function()
+        local s = store()
+        local h = assert(s:lock("k", 0))
+        local code = ([[
+          package.path, package.cpath = %q, %q
+          local f = require("quecapi.store.file").new { path = %q }
+          local h, err = f:lock("k", 0.3)
+          io.write(h and "locked" or err)
+          if h then f:unlock("k", h) end
+        ]]):format(package.path, package.cpath, path)
+        local cmd = (jit and "luajit" or "lua5.4") .. " -e '" .. code:gsub("\n", " ") .. "'"
+        assert.are.equal("timeout", sh(cmd))
+        assert.is_true(s:unlock("k", h))
+        assert.are.equal("locked", sh(cmd))
+      end)
+    end
+  end)
+end
+
+-- Locations that drive the shdict store; each answers JSON.
+local SERVER = [=[
+        location = /store {
+            content_by_lua_block {
+                local json = require "quecapi.json"
+                local args = ngx.req.get_uri_args()
+                local opts = { dict = args.dict or "tokens" }
+                if args.lock_ttl then opts.lock_ttl = tonumber(args.lock_ttl) end
+                local store, err = require("quecapi.store.shdict").new(opts)
+                local out = {}
+                if not store then
+                    out.err = err
+                else
+                    local op, key = args.op, args.key or "k"
+                    if op == "set" then
+                        ngx.req.read_body()
+                        out.ok, out.err = store:set(key, json.decode(ngx.req.get_body_data()))
+                    elseif op == "get" then
+                        out.tokens = store:get(key)
+                    elseif op == "delete" then
+                        out.ok = store:delete(key)
+                    elseif op == "ttl" then
+                        out.ttl = ngx.shared[opts.dict]:ttl("quecapi:" .. key)
+                    elseif op == "lock" then
+                        -- take the lock, hold it `hold` seconds, release it
+                        ngx.update_time()
+                        local t0 = ngx.now()
+                        local handle, lerr = store:lock(key, tonumber(args.timeout))
+                        ngx.update_time()
+                        out.waited = ngx.now() - t0
+                        out.locked, out.err = handle ~= nil, lerr
+                        if handle then
+                            ngx.sleep(tonumber(args.hold) or 0)
+                            if args.release ~= "no" then out.unlocked = store:unlock(key, handle) end
+                        end
+                    elseif op == "unlock_other" then
+                        local handle = assert(store:lock(key, 0))
+                        out.ok, out.err = store:unlock(key, "someone else")
+                        out.mine = store:unlock(key, handle)
+                    end
+                end
+                ngx.header["Content-Type"] = "application/json"
+                ngx.print(json.encode(out))
+            }
+        }
+]=]
+
+describe("shdict store", function()
+  it("needs nginx", function()
+    local s, err = shdict.new { dict = "tokens" }
+    assert.is_nil(s)
+    assert.matches("OpenResty", err)
+  end)
+
+  describe("in nginx", function()
+    local srv
+
+    setup(function()
+      srv = nginx.start { workers = 2, http = "lua_shared_dict tokens 1m;", server = SERVER }
+    end)
+
+    teardown(function()
+      if srv then srv:stop() end
+    end)
+
+    local function call(query, body)
+      local status, out = srv:json("/store?" .. query, body)
+      assert(status == 200, tostring(out) .. "\n" .. srv:error_log())
+      return out
+    end
+
+    it("refuses a dict that does not exist", function()
+      assert.matches("no shared dict 'nope'", call("dict=nope&op=get").err)
+    end)
+
+    it("round-trips tokens across requests (and workers)", function()
+      assert.is_true(call("op=set&key=rt", TOKENS).ok)
+      for _ = 1, 4 do assert.are.same(TOKENS, call("op=get&key=rt").tokens) end
+      assert.is_true(call("op=delete&key=rt").ok)
+      assert.is_nil(call("op=get&key=rt").tokens)
+    end)
+
+    it("keeps tokens until the refresh token expires", function()
+      local now = os.time()
+      call("op=set&key=e1", { access_token = "a", access_expires = now + 50,
+                              refresh_token = "r", refresh_expires = now + 100 })
+      local ttl = call("op=ttl&key=e1").ttl
+      assert.is_true(ttl > 97 and ttl <= 100, "ttl " .. ttl)
+      -- no refresh token: until the access token expires
+      call("op=set&key=e2", { access_token = "a", access_expires = now + 50 })
+      ttl = call("op=ttl&key=e2").ttl
+      assert.is_true(ttl > 47 and ttl <= 50, "ttl " .. ttl)
+      -- no expiry at all: kept (ttl 0 means no limit)
+      call("op=set&key=e3", { access_token = "a" })
+      assert.are.equal(0, call("op=ttl&key=e3").ttl)
+      -- expired already: gone at once, never kept forever
+      call("op=set&key=e4", { access_token = "a", refresh_token = "r", refresh_expires = now - 10 })
+      ttl = call("op=ttl&key=e4").ttl
+      assert.is_true(ttl > 0 and ttl <= 1, "ttl " .. ttl)
+    end)
+
+    it("makes a second locker wait for the first one's unlock", function()
+      local bodies = srv:parallel {
+        "/store?op=lock&key=l1&timeout=3&hold=0.5",
+        "/store?op=lock&key=l1&timeout=3&hold=0.5",
+      }
+      local a, b = json.decode(bodies[1]), json.decode(bodies[2])
+      assert.is_true(a.locked and b.locked, bodies[1] .. bodies[2])
+      assert.is_true(a.unlocked and b.unlocked)
+      local first, second = math.min(a.waited, b.waited), math.max(a.waited, b.waited)
+      assert.is_true(first < 0.2, "first waited " .. first)
+      assert.is_true(second >= 0.4 and second < 1.5, "second waited " .. second)
+    end)
+
+    it("times a second locker out", function()
+      local bodies = srv:parallel {
+        "/store?op=lock&key=l2&timeout=0.2&hold=0.8",
+        "/store?op=lock&key=l2&timeout=0.2&hold=0.8",
+      }
+      local a, b = json.decode(bodies[1]), json.decode(bodies[2])
+      assert.is_true(a.locked ~= b.locked, bodies[1] .. bodies[2])
+      local loser = a.locked and b or a
+      assert.are.equal("timeout", loser.err)
+      assert.is_true(loser.waited >= 0.19 and loser.waited < 0.6, "waited " .. loser.waited)
+    end)
+
+    it("lets a lock expire after lock_ttl when its holder never unlocks", function()
+      local first = call("op=lock&key=l3&timeout=0&lock_ttl=0.3&release=no")
+      assert.is_true(first.locked)
+      local second = call("op=lock&key=l3&timeout=2")
+      assert.is_true(second.locked)
+      assert.is_true(second.waited >= 0.2 and second.waited < 1, "waited " .. second.waited)
+    end)
+
+    it("unlocks only with the holder's handle", function()
+      local out = call("op=unlock_other&key=l4")
+      assert.is_nil(out.ok)
+      assert.are.equal("lock not held", out.err)
+      assert.is_true(out.mine)
+    end)
+  end)
+end)
