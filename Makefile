@@ -32,7 +32,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 LIBFLAG  ?= -shared
 LIBS     := -lcurl -lcrypto
 
-SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c
+SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c
 HDR := csrc/core.h csrc/compat.h
 SO  := $(BUILD)/quecapi/core.so
 
@@ -61,9 +61,12 @@ install: $(SO)
 	install -m 0644 lua/quecapi/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/
 	install -m 0644 lua/quecapi/transport/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/transport/
 	install -m 0644 lua/quecapi/store/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/store/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/quecapi $(DESTDIR)$(PREFIX)/bin/quecapi
 
 uninstall:
 	rm -rf $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi.lua
+	rm -f $(DESTDIR)$(PREFIX)/bin/quecapi
 
 deps:
 	@sh tools/deps
