@@ -1,0 +1,98 @@
+-- examples/nginx.conf, as shipped, started against the fake cloud: only the
+-- install paths, the CA bundle and the port are swapped for this checkout's.
+local fake = require "support.fake"
+local core = require "quecapi.core"
+local json = require "quecapi.json"
+local nginx = require "support.nginx"
+
+local PHONE, PASSWORD = "13400000001", "example-pass-1"
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function plain(s) return (s:gsub("%p", "%%%0")) end
+
+describe("examples/nginx.conf", function()
+  local dir, port, session
+  local root = nginx.root
+
+  setup(function()
+    fake.reset()
+    fake.user(PHONE, PASSWORD, 3)
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(sh("mkdir -p " .. dir .. "/logs"))
+    local conf = read(root .. "/examples/nginx.conf")
+    local swaps = {
+      { "/usr/local/share/lua/5.1/?.lua;;", root .. "/lua/?.lua;;" },
+      { "/usr/local/lib/lua/5.1/?.so;;", root .. "/build/luajit/?.so;;" },
+      { "/etc/ssl/certs/ca-certificates.crt", fake.ca },
+    }
+    for _, s in ipairs(swaps) do
+      local n
+      conf, n = conf:gsub(plain(s[1]), (s[2]:gsub("%%", "%%%%")))
+      assert.are.equal(1, n, "examples/nginx.conf no longer holds " .. s[1])
+    end
+    local started = false
+    for _ = 1, 10 do
+      port = 19000 + math.random(0, 900)
+      local f = assert(io.open(dir .. "/nginx.conf", "wb"))
+      f:write((conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")))
+      f:close()
+      local env = ("QUECAPI_BASE_URL=%s QUECAPI_USER_DOMAIN=%s QUECAPI_USER_DOMAIN_SECRET=%s " ..
+                   "QUECAPI_PHONE=%s QUECAPI_PASSWORD=%s"):format(
+        fake.url:gsub("127%.0%.0%.1", "localhost"), fake.user_domain, fake.secret, PHONE, PASSWORD)
+      if sh(("env %s nginx -p %s -c %s/nginx.conf 2>>%s/logs/error.log"):format(env, dir, dir, dir)) then
+        started = true
+        break
+      end
+    end
+    assert.is_true(started, read(dir .. "/logs/error.log"))
+    session = assert(core.session())
+  end)
+
+  teardown(function()
+    if dir then
+      sh(("kill $(cat %s/logs/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.2; rm -rf %s"):format(dir, dir))
+    end
+  end)
+
+  local function call(method, path, body)
+    local status, text = session:request { method = method, url = "http://127.0.0.1:" .. port .. path, body = body,
+                                           headers = body and { ["Content-Type"] = "application/json" } or nil }
+    assert(status, text)
+    return status, json.decode(text)
+  end
+
+  it("lists the account's devices", function()
+    local status, devices = call("GET", "/devices")
+    assert.are.equal(200, status, read(dir .. "/logs/error.log"))
+    assert.are.equal(3, #devices)
+    assert.are.equal("p11pLZ", devices[1].productKey)
+  end)
+
+  it("reads and writes a device's properties", function()
+    local _, devices = call("GET", "/devices")
+    local path = "/devices/" .. devices[1].productKey .. "/" .. devices[1].deviceKey
+    local status, result = call("POST", path, '{"switch":true,"brightness":64}')
+    assert.are.equal(200, status)
+    assert.are.equal(1, #result.successList)
+    local values
+    status, values = call("GET", path)
+    assert.are.equal(200, status)
+    assert.is_true(values.switch)
+    assert.are.equal(64, values.brightness)
+    status, result = call("POST", path, '{"brightness":1000}')
+    assert.are.equal(400, status)
+    assert.matches("brightness", result.error, 1, true)
+  end)
+end)
