@@ -84,11 +84,11 @@ local function learn_skew(self, headers)
   local server = time.parse_http_date(headers and headers.date)
   if not server then return false end
   local offset = server - self.clock() / 1000
-  local ms = abs(offset) > 60 and floor(offset) * 1000 or nil
+  local ms = abs(offset) > 60 and floor(offset + 0.5) * 1000 or nil
   if skews[self.base_url] == ms then return false end
   skews[self.base_url] = ms
   if ms then
-    self.log("warn", "local clock is %ds off the platform's; signing with the platform's time", floor(offset))
+    self.log("warn", "local clock is %ds off the platform's; signing with the platform's time", ms / 1000)
   end
   return true
 end
