@@ -4,7 +4,6 @@
 local fake = require "support.fake"
 local matrix = require "support.fault_matrix"
 local nginx = require "support.nginx"
-local json = require "quecapi.json"
 
 local function check(case, out, transport)
   local label = transport .. " / " .. case.name

@@ -22,7 +22,7 @@ end
 
 local function params_for(row)
   local p = {}
-  for wire, plain in pairs(row.encrypt or {}) do p[plain] = PASSWORD[plain] end
+  for _, plain in pairs(row.encrypt or {}) do p[plain] = PASSWORD[plain] end
   for _, name in ipairs(row.required) do
     if not (row.encrypt and row.encrypt[name]) then p[name] = value_for(name, row.params[name]) end
   end

@@ -24,7 +24,7 @@ local time = require "quecapi.time"
 local logger = require "quecapi.log"
 
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
-local setmetatable, rawget = setmetatable, rawget
+local setmetatable = setmetatable
 local format, gsub, lower, find = string.format, string.gsub, string.lower, string.find
 local min, abs, floor = math.min, math.abs, math.floor
 

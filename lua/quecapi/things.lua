@@ -215,7 +215,9 @@ local writers = {
     if err then return nil, err end
     local s = type(spec.specs) == "table" and spec.specs or {}
     local step, lo = tonumber(s.step), tonumber(s.min) or 0
-    if step and step > 1 and (n - lo) % step ~= 0 then return nil, format("must be a multiple of %s from %s", s.step, s.min) end
+    if step and step > 1 and (n - lo) % step ~= 0 then
+      return nil, format("must be a multiple of %s from %s", s.step, s.min)
+    end
     return format("%d", n)
   end,
   FLOAT = function(v, spec)
@@ -278,7 +280,9 @@ writers.DOUBLE = writers.FLOAT
 
 write_value = function(spec, v)
   local writer = writers[spec.dataType]
-  if not writer then return nil, format("property '%s' has an unknown data type %s", tostring(spec.code), tostring(spec.dataType)) end
+  if not writer then
+    return nil, format("property '%s' has an unknown data type %s", tostring(spec.code), tostring(spec.dataType))
+  end
   local x, err = writer(v, spec)
   if x == nil then
     if find(err, "^property '") then return nil, err end

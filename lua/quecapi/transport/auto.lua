@@ -14,7 +14,7 @@ function _M.new(opts)
 end
 
 --- The transport this request would use right now: "ngx" or "curl".
-function _M:choose()
+function _M.choose(_)
   if time.YIELDING_PHASES[time.phase() or ""] then return "ngx" end
   return "curl"
 end
