@@ -36,7 +36,7 @@ SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c
 HDR := csrc/core.h csrc/compat.h
 SO  := $(BUILD)/quecapi/core.so
 
-.PHONY: all test demo install uninstall deps clean
+.PHONY: all test demo install uninstall deps deps-tools clean
 
 all: $(SO)
 
@@ -69,7 +69,12 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/quecapi
 
 deps:
-	@sh tools/deps
+	@sh tools/deps base
+
+# Linters, formatter and LDoc (make check, make docs). After deps, never beside it:
+# two apt-get runs at once would fight over the dpkg lock.
+deps-tools: deps
+	@sh tools/deps tools
 
 clean:
 	rm -rf build

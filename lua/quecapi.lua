@@ -13,6 +13,47 @@
 local core = require "quecapi.core"
 local client = require "quecapi.client"
 
+--- Make a client (see `quecapi.client.new` for every option). No network I/O happens here.
+-- @function new
+-- @tparam table config `user_domain`, `user_domain_secret` and the options of the README
+-- @return a `quecapi.client.Client`, or nil, err
+
+--- SHA-256 of a string as 64 lowercase hex digits (binary safe).
+-- @function sha256_hex
+-- @tparam string s
+-- @treturn string
+
+--- MD5 of a string as 32 lowercase hex digits (binary safe).
+-- @function md5_hex
+-- @tparam string s
+-- @treturn string
+
+--- The platform's password cipher: AES-128-CBC with key and IV derived from MD5(random), Base64.
+-- @function encrypt_password
+-- @tparam string plain the password
+-- @tparam string random the call's random
+-- @treturn string Base64 ciphertext
+
+--- Reverse of `encrypt_password`.
+-- @function decrypt_password
+-- @tparam string b64 Base64 ciphertext
+-- @tparam string random the random it was encrypted with
+-- @return the plaintext, or nil, err (bad Base64, bad padding or wrong key)
+
+--- `n` random characters of [0-9A-Za-z] from OpenSSL's RAND_bytes, without modulo bias.
+-- @function random_string
+-- @tparam int n length (0 to 1048576)
+-- @treturn string
+
+--- The catalog: one row per end-user operation (see `quecapi.endpoints`).
+-- @table endpoints
+
+--- The platform's error codes, `code -> English message` (loaded on first use).
+-- @table errors
+
+--- Region presets: `cn` and `eu` base URLs.
+-- @table REGIONS
+
 local _M = {
   VERSION = client.VERSION,
   new = client.new,

@@ -65,14 +65,19 @@ _M.rows = rows
 -- short-lived clients (one per nginx request) share what one of them learnt.
 local skews = {}
 
+--- A client of the platform, made by `quecapi.new`. Besides the methods below it
+-- has one method per catalog operation (see `quecapi.methods`) and the typed
+-- helpers of `quecapi.things`.
+-- @type Client
 local Client = {}
 local client_mt = { __index = Client }
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- the pipeline
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 --- Wall-clock milliseconds as the platform sees them (corrected for skew).
+-- @treturn int
 function Client:now_ms()
   return self.clock() + (skews[self.base_url] or 0)
 end
@@ -217,13 +222,13 @@ local function with_defaults(self, row, params)
   return params
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- public methods
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 --- Build the request a call would send, without sending it.
 -- @tparam string name operation (`user_device_list` or `userDeviceList`)
--- @tparam table params the call's parameters
+-- @tparam[opt] table params the call's parameters
 -- @treturn table `{method, url, headers, body, timeout, connect_timeout, max_body}`, or nil, err
 function Client:prepare(name, params)
   local row, err = find_row(name)
@@ -270,6 +275,10 @@ end
 
 --- Iterate over every item of every page of a paged operation.
 -- The loop sees `false, err, code` once if a page cannot be fetched.
+-- @tparam string name a paged operation
+-- @tparam[opt] table params its parameters (`page` and `pageSize` start the walk)
+-- @tparam[opt] table opts per-call options
+-- @return an iterator for a generic `for`
 -- @usage for device, err in client:paginate("user_device_list", { pageSize = 50 }) do ... end
 function Client:paginate(name, params, opts)
   local row, err = find_row(name)
@@ -333,6 +342,7 @@ function Client:login(account)
 end
 
 --- Log out on the platform and forget the tokens (even when the platform call fails).
+-- @return the envelope, or nil, err, code
 function Client:logout()
   local res, err, code = self:call("userLogout", {})
   tokens.clear(self)
@@ -351,6 +361,8 @@ function Client:get_tokens()
 end
 
 --- Use tokens obtained elsewhere (a previous run, another process).
+-- @tparam table t `{access_token, access_expires, refresh_token, refresh_expires}`
+-- @return true, or nil, err
 function Client:set_tokens(t)
   if type(t) ~= "table" or type(t.access_token) ~= "string" then
     return nil, "set_tokens: access_token (a string) is required"
@@ -359,6 +371,8 @@ function Client:set_tokens(t)
 end
 
 --- Secret values this client knows (and `extra` ones of a call), for redaction.
+-- @tparam[opt] {string,...} extra more values
+-- @treturn {string,...}
 function Client:secrets(extra)
   local list = { self.user_domain_secret }
   for _, v in ipairs(extra or {}) do list[#list + 1] = v end
@@ -391,9 +405,9 @@ for name, f in pairs(require "quecapi.things") do
   Client[name] = f
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- construction
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local OPTIONS = {
   base_url = "string", region = "string", user_domain = "string", user_domain_secret = "string",
@@ -447,8 +461,14 @@ local function check_account(a)
 end
 
 --- Make a client. No network I/O happens here.
--- @tparam table config see README
--- @return client, or nil, err
+-- @section construction
+
+--- Make a client (`quecapi.new`).
+-- @tparam table config `user_domain`, `user_domain_secret` (required); `region` or
+--   `base_url`; `account`; `timeout`, `connect_timeout`; `retry`; `ca_file`, `verify`;
+--   `max_body`; `transport`; `token_store`, `token_file`, `token_dict`, `token_key`,
+--   `refresh_margin`, `lock_timeout`; `log`; `clock`, `random`; `user_agent`
+-- @return a `Client`, or nil, err
 function _M.new(config)
   if type(config) ~= "table" then return nil, "quecapi.new: config must be a table" end
   local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...) end

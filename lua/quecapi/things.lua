@@ -18,9 +18,9 @@ local to_integer = request.to_integer
 
 local _M = {}
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- the thing model
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local function index_by_code(list)
   local by_code = {}
@@ -65,9 +65,9 @@ local function element(spec)
   return { code = (spec.code or "?") .. "[]", dataType = s.dataType or "TEXT", specs = s.specs }
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- reading: platform strings -> Lua values
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local read_value
 
@@ -152,7 +152,10 @@ end
 -- @tparam string pk product key
 -- @tparam string dk device key
 -- @tparam[opt] {string,...} codes only these properties (a list or a comma-separated string)
--- @return `{ code = value }` and the raw envelope, or nil, err, code
+-- @tparam[opt] table opts per-call options (`retry`, `deadline`, `timeout`)
+-- @treturn table `{ code = value }`
+-- @treturn table the raw envelope of getDeviceBusinessAttributes
+-- @usage local v = assert(client:get_properties("p11pLZ", "D001", { "switch", "brightness" }))
 function _M:get_properties(pk, dk, codes, opts)
   if type(pk) ~= "string" or type(dk) ~= "string" then
     return nil, "get_properties: pk and dk must be strings"
@@ -179,9 +182,9 @@ function _M:get_properties(pk, dk, codes, opts)
   return values, res
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- writing: Lua values -> the platform's TSL payload (checked first)
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 local function utf8_length(s)
   local _, n = gsub(s, "[^\128-\191]", "")
@@ -334,9 +337,15 @@ local function check_device(name, pk, dk)
 end
 
 --- Write properties of one device, checked against the thing model first.
+-- Nothing is sent when a value does not fit its property.
+-- @tparam string pk product key
+-- @tparam string dk device key
 -- @tparam table values `{ code = value }` with Lua values (booleans, numbers, strings,
 --   tables for STRUCT and lists for ARRAY); ENUM takes a value or its name
--- @return the result `{ successList, failureList }` and the envelope, or nil, err, code
+-- @tparam[opt] table opts per-call options
+-- @treturn table `{ successList = {...}, failureList = {...} }` (per device)
+-- @treturn table the raw envelope of batchControlDevice
+-- @usage local r = assert(client:set_properties(pk, dk, { switch = true, brightness = 80 }))
 function _M:set_properties(pk, dk, values, opts)
   local ok, err = check_device("set_properties", pk, dk)
   if not ok then return nil, err end
@@ -350,8 +359,13 @@ function _M:set_properties(pk, dk, values, opts)
 end
 
 --- Call a service of one device, its inputs checked against the thing model.
+-- @tparam string pk product key
+-- @tparam string dk device key
 -- @tparam string service the service's code
 -- @tparam[opt] table params `{ input_code = value }`
+-- @tparam[opt] table opts per-call options
+-- @treturn table `{ successList, failureList }`
+-- @treturn table the raw envelope
 function _M:call_service(pk, dk, service, params, opts)
   local ok, err = check_device("call_service", pk, dk)
   if not ok then return nil, err end
@@ -371,8 +385,13 @@ function _M:call_service(pk, dk, service, params, opts)
 end
 
 --- Send pass-through (raw) data to one device.
+-- @tparam string pk product key
+-- @tparam string dk device key
 -- @tparam string data hex digits (`"hex"`, the default) or text (`"text"`), at most 4096 characters
 -- @tparam[opt] string encoding `"hex"` or `"text"`
+-- @tparam[opt] table opts per-call options
+-- @treturn table `{ successList, failureList }`
+-- @treturn table the raw envelope
 function _M:send_raw(pk, dk, data, encoding, opts)
   local ok, err = check_device("send_raw", pk, dk)
   if not ok then return nil, err end
