@@ -85,14 +85,12 @@ static int aes_cbc(int encrypt, const unsigned char key[16], const unsigned char
     if (ctx == NULL)
         return -1;
     ok = EVP_CipherInit_ex(ctx, EVP_aes_128_cbc(), NULL, key, iv, encrypt) &&
-         EVP_CipherUpdate(ctx, out, &n, in, inlen) &&
-         EVP_CipherFinal_ex(ctx, out + n, &tail);
+         EVP_CipherUpdate(ctx, out, &n, in, inlen) && EVP_CipherFinal_ex(ctx, out + n, &tail);
     EVP_CIPHER_CTX_free(ctx);
     return ok ? n + tail : -1;
 }
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static size_t b64_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -110,7 +108,7 @@ static size_t b64_encode(const unsigned char *in, size_t n, char *out)
             v |= (unsigned long)in[i + 1] << 8;
         out[o++] = b64_alphabet[(v >> 18) & 63];
         out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = (i + 1 < n) ? b64_alphabet[(v >> 6) & 63] : '=';
+        out[o++] = (i + 1 < n) ? b64_alphabet[(v >> 6) & 63] : (char)'=';
         out[o++] = '=';
     }
     return o;
@@ -118,11 +116,16 @@ static size_t b64_encode(const unsigned char *in, size_t n, char *out)
 
 static int b64_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
@@ -220,8 +223,7 @@ int qc_decrypt_password(lua_State *L)
         lua_pushliteral(L, "ciphertext is not a whole number of AES blocks");
         return 2;
     }
-    if (!derive_key_iv(random, rlen, key, iv) ||
-        (plen = aes_cbc(0, key, iv, cipher, (int)clen, plain)) < 0) {
+    if (!derive_key_iv(random, rlen, key, iv) || (plen = aes_cbc(0, key, iv, cipher, (int)clen, plain)) < 0) {
         ERR_clear_error();
         lua_pushnil(L);
         lua_pushliteral(L, "bad padding or wrong key");
