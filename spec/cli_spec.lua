@@ -7,37 +7,17 @@
 local fake = require "support.fake"
 local json = require "quecapi.json"
 
-local function sh_quote(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local shell = require "support.sh"
+local sh_quote, read_file, write_file = shell.quote, shell.read, shell.write
 
 local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("%s+$", ""))
+  return (shell.output(cmd):gsub("%s+$", ""))
 end
 
 local ROOT = capture("pwd")
 local PATH = os.getenv("PATH") or "/usr/bin:/bin"
 
-local function mode_of(path)
-  return capture("stat -c %a " .. sh_quote(path))
-end
+local mode_of = shell.mode
 
 local function sleep(s)
   os.execute("sleep " .. s)

@@ -7,17 +7,8 @@ local nginx = require "support.nginx"
 
 local PHONE, PASSWORD = "13400000001", "example-pass-1"
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local shell = require "support.sh"
+local sh, read = shell.run, shell.read
 
 local function plain(s) return (s:gsub("%p", "%%%0")) end
 
@@ -28,8 +19,7 @@ describe("examples/nginx.conf", function()
   setup(function()
     fake.reset()
     fake.user(PHONE, PASSWORD, 3)
-    dir = os.tmpname()
-    os.remove(dir)
+    dir = shell.tempdir()
     assert(sh("mkdir -p " .. dir .. "/logs"))
     local conf = read(root .. "/examples/nginx.conf")
     local swaps = {

@@ -3,7 +3,8 @@ local fake = require "support.fake"
 
 local PHONE, PASSWORD = "13300000001", "examples-Pass-1"
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shell = require "support.sh"
+local shell_quote = shell.quote
 
 -- Run an example with lua5.4 and the fake cloud's settings; output, exit status.
 local function run(script, args, extra_env)
@@ -20,9 +21,7 @@ local function run(script, args, extra_env)
   -- the examples run on Lua 5.4 whatever runs the specs; its core comes from build/lua5.4
   parts[#parts + 1] = "LUA_CPATH_5_4=" .. shell_quote("build/lua5.4/?.so;;")
   parts[#parts + 1] = "lua5.4 examples/" .. script .. " " .. (args or "") .. " 2>&1; echo \"exit=$?\""
-  local p = io.popen(table.concat(parts, " "))
-  local out = p:read("*a")
-  p:close()
+  local out = shell.output(table.concat(parts, " "))
   return out, tonumber(out:match("exit=(%d+)%s*$"))
 end
 
@@ -49,9 +48,7 @@ describe("examples", function()
   end)
 
   it("poller.lua appends values to a CSV file and reuses its login", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    os.execute("mkdir " .. dir)
+    local dir = shell.tempdir()
     local csv, tokens = dir .. "/values.csv", dir .. "/tokens.json"
     local since = fake.seq()
     local out, status = run("poller.lua", csv .. " switch brightness", { QUECAPI_TOKEN_FILE = tokens })
@@ -60,7 +57,7 @@ describe("examples", function()
     assert.are.equal(0, status, out)
     local lines = {}
     for line in io.lines(csv) do lines[#lines + 1] = line end
-    os.execute("rm -rf " .. dir)
+    shell.run("rm -rf " .. dir)
     assert.are.equal("time,productKey,deviceKey,code,value", lines[1])
     assert.are.equal(1 + 2 * 3 * 2, #lines) -- header + 2 runs x 3 devices x 2 codes
     assert.matches("^%d+%-%d+%-%d+T[%d:]+Z,p11pLZ,D0001,brightness,0$", lines[2])

@@ -10,30 +10,8 @@ local TOKENS = {
   refresh_token = "Bearer refresh.jwt", refresh_expires = 1747372586,
 }
 
--- Shell commands through the harness: it keeps sanitizer runtimes out of them.
-local sh, run = nginx.output, nginx.run
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- A fresh directory for one test.
-local function tempdir()
-  local name = os.tmpname()
-  os.remove(name)
-  assert(run("mkdir " .. name))
-  return name
-end
+local shell = require "support.sh"
+local sh, run, write, read, tempdir = shell.output, shell.run, shell.write, shell.read, shell.tempdir
 
 describe("memory store", function()
   it("keeps, replaces and forgets tokens", function()

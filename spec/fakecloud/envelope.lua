@@ -2,7 +2,8 @@
 -- and the plain HTTP failures a gateway in front of it produces.
 local json = require "fakecloud.json"
 local state = require "fakecloud.state"
-local errors = require "fakecloud.errors"
+-- The platform's messages: the same data table the client ships (data only, no client code).
+local errors = require "quecapi.errors"
 
 local _M = {}
 

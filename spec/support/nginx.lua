@@ -29,48 +29,10 @@ local json = require "quecapi.json"
 
 local _M = {}
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- Under `make check-asan` the interpreter runs with the ASan runtime in
--- LD_PRELOAD. The programs started from here (sh, nginx, curl, coreutils) are not
--- built for it: inheriting it, curl can hang and any of them can leave leak
--- reports. The shell that os.execute starts is replaced at once by a clean one.
-local function clean(cmd)
-  return "exec env -u LD_PRELOAD /bin/sh -c " .. shell_quote(cmd)
-end
-
---- Run a shell command: true on exit status 0, on Lua 5.1 and 5.2+ alike.
-local function run(cmd)
-  local a, _, c = os.execute(clean(cmd))
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
-end
-_M.run = run
-
---- Run a shell command and return what it printed, without the final newline.
-local function output(cmd)
-  local p = assert(io.popen(clean(cmd)))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("\n$", ""))
-end
-_M.output = output
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(data))
-  assert(f:close())
-end
+local sh = require "support.sh"
+local shell_quote, run, output = sh.quote, sh.run, sh.output
+local read_file, write_file = sh.read, sh.write
+_M.run, _M.output = run, output
 
 -- The checkout this file belongs to: spec/support/nginx.lua -> the root.
 local function repo_root()
@@ -101,12 +63,7 @@ local function random_below(n)
   return v % n
 end
 
-local function tempdir()
-  local name = os.tmpname()
-  os.remove(name)
-  assert(run("mkdir -m 0755 " .. shell_quote(name)), "cannot create " .. name)
-  return name
-end
+local tempdir = sh.tempdir
 
 local MODULES = os.getenv("NGINX_MODULES") or "/usr/lib/nginx/modules"
 

@@ -1,0 +1,61 @@
+-- Shell commands and files for specs: one copy of the small helpers every spec
+-- that starts processes or writes files needs.
+local _M = {}
+
+--- A string as one shell word.
+function _M.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Under `make check-asan` the interpreter runs with the ASan runtime in
+-- LD_PRELOAD. The programs started from here (sh, nginx, curl, coreutils) are not
+-- built for it: inheriting it, curl can hang and any of them can leave leak
+-- reports. The shell that os.execute starts is replaced at once by a clean one.
+local function clean(cmd)
+  return "exec env -u LD_PRELOAD /bin/sh -c " .. _M.quote(cmd)
+end
+
+--- Run a shell command: true on exit status 0, on Lua 5.1 and 5.2+ alike.
+function _M.run(cmd)
+  local a, _, c = os.execute(clean(cmd))
+  if type(a) == "number" then return a == 0 end
+  return a == true and (c == nil or c == 0)
+end
+
+--- Run a shell command and return what it printed, without the final newline.
+function _M.output(cmd)
+  local p = assert(io.popen(clean(cmd)))
+  local out = p:read("*a")
+  p:close()
+  return (out:gsub("\n$", ""))
+end
+
+--- A file's contents, or nil when it cannot be read.
+function _M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function _M.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+end
+
+--- A fresh directory (mode 0755) for one test or one server.
+function _M.tempdir()
+  local name = os.tmpname()
+  os.remove(name)
+  assert(_M.run("mkdir -m 0755 " .. _M.quote(name)), "cannot create " .. name)
+  return name
+end
+
+--- A file's permission bits as octal digits, e.g. "600".
+function _M.mode(path)
+  return _M.output("stat -c %a " .. _M.quote(path))
+end
+
+return _M
