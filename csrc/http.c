@@ -13,6 +13,7 @@
  *  - TLS peer and host verification are on unless the session was made with
  *    verify = false; proxies come from the environment, as curl does.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,7 +152,12 @@ int qc_session_new(lua_State *L)
     return 1;
 }
 
-/* Optional string field of the request table; raises on a wrong type. */
+/*
+ * Optional string field of the request table; raises on a wrong type. The value is
+ * left on the stack (one slot per call, nil included): a string that came from an
+ * __index metamethod has no other reference, and the collector, run by any later
+ * allocation, would free it before curl has copied it.
+ */
 static const char *opt_string(lua_State *L, int t, const char *name, size_t *len)
 {
     const char *v = NULL;
@@ -161,7 +167,6 @@ static const char *opt_string(lua_State *L, int t, const char *name, size_t *len
             luaL_error(L, "request.%s must be a string", name);
         v = lua_tolstring(L, -1, len);
     }
-    lua_pop(L, 1); /* the string stays referenced by the request table */
     return v;
 }
 
@@ -266,11 +271,23 @@ static const char *error_kind(CURLcode rc, const session_t *s)
     }
 }
 
-/* Parse the raw header block into { lowercase-name = value }, joining repeats with ", ". */
+/*
+ * Parse the raw header block into { lowercase-name = value }, joining repeats with
+ * ", ". A name's repeats are gathered in a list and joined once at the end:
+ * joining each as it comes copies the growing value every time, which is quadratic
+ * in the block (a 256 KiB block of one short repeated line cost half a second and
+ * gigabytes of garbage strings).
+ */
 static void push_headers(lua_State *L, const buffer_t *h)
 {
     size_t i = 0;
+    int result, repeats;
+
+    luaL_checkstack(L, LUA_MINSTACK, "response headers");
     lua_newtable(L);
+    result = lua_gettop(L);
+    lua_newtable(L); /* name -> list of its values, for names seen more than once */
+    repeats = result + 1;
     while (i < h->len) {
         size_t end = i, colon, vs, ve, k;
         char name[128];
@@ -291,19 +308,51 @@ static void push_headers(lua_State *L, const buffer_t *h)
                 ve--;
             lua_pushlstring(L, name, colon - i);
             lua_pushvalue(L, -1);
-            lua_rawget(L, -3);
+            lua_rawget(L, result); /* name, first value or nil */
             if (lua_isnil(L, -1)) {
                 lua_pop(L, 1);
                 lua_pushlstring(L, h->data + vs, ve - vs);
-            } else {
-                lua_pushliteral(L, ", ");
-                lua_pushlstring(L, h->data + vs, ve - vs);
-                lua_concat(L, 3);
+                lua_rawset(L, result);
+                i = end + 1;
+                continue;
             }
-            lua_rawset(L, -3);
+            lua_pushvalue(L, -2);
+            lua_rawget(L, repeats); /* name, first value, list or nil */
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_createtable(L, 4, 0);
+                lua_insert(L, -2);
+                lua_rawseti(L, -2, 1); /* name, list = { first value } */
+                lua_pushvalue(L, -2);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, repeats);
+            } else {
+                lua_remove(L, -2); /* name, list */
+            }
+            lua_pushlstring(L, h->data + vs, ve - vs);
+            lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+            lua_pop(L, 2);
         }
         i = end + 1;
     }
+    lua_pushnil(L);
+    while (lua_next(L, repeats)) { /* name, list */
+        luaL_Buffer b;
+        int list = lua_gettop(L), n = (int)lua_rawlen(L, list), k;
+        luaL_buffinit(L, &b);
+        for (k = 1; k <= n; k++) {
+            if (k > 1)
+                luaL_addlstring(&b, ", ", 2);
+            lua_rawgeti(L, list, k);
+            luaL_addvalue(&b);
+        }
+        luaL_pushresult(&b); /* name, list, joined */
+        lua_pushvalue(L, list - 1);
+        lua_insert(L, -2);
+        lua_rawset(L, result);
+        lua_pop(L, 1); /* name, for lua_next */
+    }
+    lua_pop(L, 1); /* repeats */
 }
 
 static int fail(lua_State *L, const char *msg, const char *kind)
@@ -336,7 +385,7 @@ static int session_request(lua_State *L)
 {
     session_t *s = check_session(L);
     const char *url, *method, *body, *herr;
-    size_t blen = 0, n;
+    size_t ulen = 0, mlen = 0, blen = 0, n;
     double timeout, connect_timeout, max_body;
     struct curl_slist *list = NULL;
     CURLcode rc;
@@ -344,12 +393,14 @@ static int session_request(lua_State *L)
     int i, nheaders;
 
     luaL_checktype(L, 2, LUA_TTABLE);
-    url = opt_string(L, 2, "url", NULL);
+    url = opt_string(L, 2, "url", &ulen);
     if (url == NULL)
         luaL_error(L, "request.url is required");
-    method = opt_string(L, 2, "method", NULL);
-    if (method == NULL)
+    method = opt_string(L, 2, "method", &mlen);
+    if (method == NULL) {
         method = "GET";
+        mlen = 3;
+    }
     body = opt_string(L, 2, "body", &blen);
     timeout = opt_number(L, 2, "timeout", 10);
     connect_timeout = opt_number(L, 2, "connect_timeout", 5);
@@ -360,9 +411,10 @@ static int session_request(lua_State *L)
 
     if (s->easy == NULL)
         return fail(L, "session is closed", "closed");
-    if (!is_token(method))
+    /* Lengths, not strlen: curl would silently cut both at an embedded NUL. */
+    if (!is_token(method) || strlen(method) != mlen)
         return fail(L, "invalid HTTP method", "url");
-    if (has_ctl(url, strlen(url)))
+    if (has_ctl(url, ulen))
         return fail(L, "URL contains CR, LF or NUL", "url");
 
     lua_newtable(L);
@@ -422,8 +474,11 @@ static int session_request(lua_State *L)
     if (rc != CURLE_OK) {
         const char *kind = error_kind(rc, s);
         if (s->body.overflow) {
+            /* %zu, not lua_pushfstring's %d: max_body may exceed an int. */
+            char msg[64];
+            snprintf(msg, sizeof msg, "response body exceeds %zu bytes", s->body.limit);
             lua_pushnil(L);
-            lua_pushfstring(L, "response body exceeds %d bytes", (int)s->body.limit);
+            lua_pushstring(L, msg);
             lua_pushstring(L, kind);
             buffer_reset(&s->body);
             return 3;

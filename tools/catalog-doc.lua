@@ -36,7 +36,8 @@ for _, row in ipairs(catalog) do
   local given, filled = {}, {}
   for _, k in ipairs(names) do
     if plain[k] then
-      given[#given + 1] = ("`%s` (string%s; sent encrypted as `%s`)"):format(plain[k], required[k] and ", required" or "", k)
+      given[#given + 1] = ("`%s` (string%s; sent encrypted as `%s`)"):format(
+        plain[k], required[k] and ", required" or "", k)
     elseif owns(row, k) then
       filled[#filled + 1] = "`" .. k .. "`"
     else
