@@ -108,7 +108,10 @@ static size_t b64_encode(const unsigned char *in, size_t n, char *out)
             v |= (unsigned long)in[i + 1] << 8;
         out[o++] = b64_alphabet[(v >> 18) & 63];
         out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = (i + 1 < n) ? b64_alphabet[(v >> 6) & 63] : (char)'=';
+        if (i + 1 < n)
+            out[o++] = b64_alphabet[(v >> 6) & 63];
+        else
+            out[o++] = '=';
         out[o++] = '=';
     }
     return o;

@@ -22,8 +22,8 @@
 #include "core.h"
 
 #define SESSION_MT "quecapi.core.session"
-#define MAX_HEADER_BYTES (256 * 1024)
-#define DEFAULT_MAX_BODY (8 * 1024 * 1024)
+#define MAX_HEADER_BYTES ((size_t)256 * 1024)
+#define DEFAULT_MAX_BODY ((size_t)8 * 1024 * 1024)
 
 typedef struct {
     char *data;
@@ -65,7 +65,7 @@ static int buffer_append(buffer_t *b, const char *p, size_t n)
 /* Keep small buffers for the next request; give large ones back. */
 static void buffer_reset(buffer_t *b)
 {
-    if (b->cap > 1024 * 1024) {
+    if (b->cap > (size_t)1024 * 1024) {
         free(b->data);
         b->data = NULL;
         b->cap = 0;
@@ -289,16 +289,19 @@ static void push_headers(lua_State *L, const buffer_t *h)
     lua_newtable(L); /* name -> list of its values, for names seen more than once */
     repeats = result + 1;
     while (i < h->len) {
-        size_t end = i, colon, vs, ve, k;
+        size_t end = i, colon;
         char name[128];
         while (end < h->len && h->data[end] != '\n')
             end++;
         for (colon = i; colon < end && h->data[colon] != ':'; colon++)
             ;
         if (colon < end && colon > i && colon - i < sizeof name) {
+            size_t vs, ve, k;
             for (k = i; k < colon; k++) {
                 char c = h->data[k];
-                name[k - i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+                if (c >= 'A' && c <= 'Z')
+                    c = (char)(c - 'A' + 'a');
+                name[k - i] = c;
             }
             vs = colon + 1;
             ve = end;

@@ -16,14 +16,13 @@
 #include "fuzz.h"
 
 /* The proxy of bit 2: values come from a metamethod, with no reference kept. */
-static const char proxy_src[] =
-    "local t = ...\n"
-    "return setmetatable({}, { __index = function(_, k)\n"
-    "  collectgarbage()\n"
-    "  local v = t[k]\n"
-    "  if type(v) == 'string' then return (v .. '.'):sub(1, -2) end\n"
-    "  return v\n"
-    "end })\n";
+static const char proxy_src[] = "local t = ...\n"
+                                "return setmetatable({}, { __index = function(_, k)\n"
+                                "  collectgarbage()\n"
+                                "  local v = t[k]\n"
+                                "  if type(v) == 'string' then return (v .. '.'):sub(1, -2) end\n"
+                                "  return v\n"
+                                "end })\n";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
