@@ -32,7 +32,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 LIBFLAG  ?= -shared
 LIBS     := -lcurl -lcrypto
 
-SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c
+SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c csrc/json.c
 HDR := csrc/core.h csrc/compat.h
 SO  := $(BUILD)/quecapi/core.so
 

@@ -48,7 +48,7 @@ build = {
       ["quecapi.store.file"] = "lua/quecapi/store/file.lua",
       ["quecapi.store.shdict"] = "lua/quecapi/store/shdict.lua",
       ["quecapi.core"] = {
-         sources = { "csrc/core.c", "csrc/crypto.c", "csrc/http.c", "csrc/clock.c", "csrc/files.c" },
+         sources = { "csrc/core.c", "csrc/crypto.c", "csrc/http.c", "csrc/clock.c", "csrc/files.c", "csrc/json.c" },
          defines = { "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl", "crypto" },
          libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },

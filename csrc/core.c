@@ -1,6 +1,7 @@
 /*
  * quecapi.core: registration only. The work lives in crypto.c (hashes, the
- * password cipher, random strings), http.c (libcurl sessions), clock.c and files.c.
+ * password cipher, random strings), http.c (libcurl sessions), json.c (the JSON
+ * decoder), clock.c and files.c.
  */
 #include "core.h"
 
@@ -19,6 +20,7 @@ int luaopen_quecapi_core(lua_State *L)
         {"monotonic", qc_monotonic},
         {"sleep", qc_sleep},
         {"create_private", qc_create_private},
+        {"json_decode", qc_json_decode},
         {NULL, NULL},
     };
     qc_http_open(L);

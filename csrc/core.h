@@ -31,6 +31,9 @@ QC_INTERNAL int qc_sleep(lua_State *L);
 /* files.c */
 QC_INTERNAL int qc_create_private(lua_State *L);
 
+/* json.c */
+QC_INTERNAL int qc_json_decode(lua_State *L);
+
 /* http.c */
 QC_INTERNAL int qc_http_open(lua_State *L); /* registers the session metatable */
 QC_INTERNAL int qc_session_new(lua_State *L);

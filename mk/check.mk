@@ -22,7 +22,7 @@
 CLANG        ?= clang
 CHECK_LUAS   ?= lua5.4 luajit
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := decrypt roundtrip headers request response
+FUZZ_TARGETS := decrypt roundtrip headers request response json
 
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer $(SAN_FLAGS)

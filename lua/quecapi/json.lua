@@ -1,53 +1,37 @@
---- JSON for quecapi: a private lua-cjson instance, so the global cjson settings
--- other code relies on are never touched.
+--- JSON for quecapi, without touching the global lua-cjson settings other code
+-- relies on.
 --
--- decode: JSON null becomes nil (an absent field) and, on Lua 5.3+, integral
--- numbers become integers. encode: deterministic (sorted keys), so a request body
--- is the same bytes every time; an empty table is an object unless marked with
--- `array_mt`.
+-- decode: the C core's strict decoder (csrc/json.c), one pass from text to the
+-- tables callers get: JSON null becomes nil (an absent field; a hole in an
+-- array) and, on Lua 5.3+, integers stay integers. encode: deterministic (sorted
+-- keys), so a request body is the same bytes every time; an empty table is an
+-- object unless marked with `array_mt`.
 -- @module quecapi.json
 
-local cjson = require("cjson.safe").new()
+local core = require "quecapi.core"
 
-local type, pairs, next, tostring = type, pairs, next, tostring
+local type, pairs, tostring = type, pairs, tostring
 local concat, sort = table.concat, table.sort
 local format, gsub, byte = string.format, string.gsub, string.byte
 local tointeger = math.tointeger -- nil on Lua 5.1 / LuaJIT: numbers stay doubles
 local huge = math.huge
+local json_decode = core.json_decode
 
 -- Nesting is bounded so a hostile body cannot exhaust the C stack.
-cjson.decode_max_depth(200)
-cjson.encode_max_depth(200)
+local MAX_DEPTH = 200
 
-local null = cjson.null
+-- Encoded as null, like nil: a value decoded by lua-cjson elsewhere may carry it.
+local null = require("cjson").null
 
 local _M = { array_mt = {} }
 
-local function normalise(t)
-  for k, v in next, t do
-    local tv = type(v)
-    if tv == "table" then
-      normalise(v)
-    elseif v == null then
-      t[k] = nil
-    elseif tv == "number" and tointeger then
-      local i = tointeger(v)
-      if i then t[k] = i end
-    end
-  end
-  return t
-end
-
 --- Decode a JSON text.
+-- A literal without fraction or exponent is an integer on Lua 5.3+ ("1.0" is a float).
 -- @tparam string s
 -- @return the value (nil for JSON null), or nil, err
 function _M.decode(s)
-  local v, err = cjson.decode(s)
-  if err then return nil, err end
-  if v == null then return nil end
-  if type(v) == "table" then return normalise(v) end
-  if type(v) == "number" and tointeger then return tointeger(v) or v end
-  return v
+  if type(s) ~= "string" then return nil, "JSON text must be a string, not a " .. type(s) end
+  return json_decode(s, MAX_DEPTH)
 end
 
 local escapes = {
@@ -74,7 +58,7 @@ local function is_array(t)
 end
 
 local function encode_table(t, depth)
-  if depth > 200 then error("nesting too deep", 0) end
+  if depth > MAX_DEPTH then error("nesting too deep", 0) end
   local out = {}
   if is_array(t) then
     for i = 1, #t do out[i] = encode_value(t[i], depth + 1) end

@@ -1,0 +1,513 @@
+/*
+ * A strict JSON decoder (RFC 8259) that builds the Lua values quecapi hands to
+ * its callers in one pass, instead of decoding with lua-cjson and walking the
+ * result again to drop nulls and make integers.
+ *
+ * core.json_decode(text[, max_depth]) -> value | nil, err
+ *
+ *  - Objects become tables. A member whose value is null is left out, so
+ *    t.name == nil; with duplicate names the last one wins (a later null removes
+ *    an earlier value).
+ *  - Arrays become sequences from 1; a null element leaves a nil hole at its
+ *    index (so # of such an array is not reliable).
+ *  - A top-level null decodes to a single nil, without an error.
+ *  - Numbers: on Lua 5.3+ a literal without fraction or exponent that fits a
+ *    lua_Integer becomes an integer; every other number is a float, correctly
+ *    rounded (strtod), and a magnitude beyond the double range becomes
+ *    +-math.huge, as tonumber does. "1.0" and "1e3" stay floats.
+ *  - Strings: escapes are decoded to UTF-8 and surrogate pairs combined; a lone
+ *    surrogate is an error. Other bytes are copied as they are: like lua-cjson,
+ *    the decoder does not validate UTF-8.
+ *  - Nesting deeper than max_depth (default 200, at most 1000) is an error, so
+ *    the recursion below is bounded by it.
+ *  - Anything else the grammar does not allow (comments, trailing commas,
+ *    single quotes, leading zeros, NaN, a byte order mark, raw control
+ *    characters in strings, text after the value) is an error:
+ *    nil, "invalid JSON at byte N: reason".
+ *
+ * The parser reports errors with lua_error inside a protected call made by
+ * qc_json_decode, so no path has to unwind by hand. Everything it allocates
+ * (tables, strings, luaL_Buffer) belongs to Lua, so an error midway, or an
+ * out-of-memory error (re-raised, not turned into nil, err), leaks nothing.
+ *
+ * Scanning relies on a property of Lua strings: the byte after the last one is
+ * always '\0'. That byte matches no token, so loops stop on it without a bounds
+ * check and the position is compared with the end only to name the error.
+ */
+#include <limits.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+#define DEFAULT_MAX_DEPTH 200
+#define MAX_DEPTH_LIMIT 1000
+
+typedef struct {
+    lua_State *L;
+    const char *start, *cur, *end;
+    int max_depth;
+} parser_t;
+
+/* 1 for the bytes that end the plain run of a string: '"', '\\' and controls. */
+/* clang-format off */
+static const unsigned char string_stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20: '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50: '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 and up: UTF-8, as is */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
+
+static int parse_value(parser_t *p, int depth, int *members);
+
+/* Raise "invalid JSON at byte N: why" (N counts from 1); caught by qc_json_decode.
+ * Whatever went wrong at the end of the text, the text ended too early. */
+static void fail(parser_t *p, const char *at, const char *why)
+{
+    char msg[160];
+    if (at >= p->end)
+        why = "unexpected end of input";
+    snprintf(msg, sizeof msg, "invalid JSON at byte %lu: %s", (unsigned long)(at - p->start) + 1, why);
+    lua_pushstring(p->L, msg);
+    lua_error(p->L);
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static const char *skip_space(const char *q)
+{
+    while (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')
+        q++;
+    return q;
+}
+
+/* The value of four hex digits at q, or -1. Stops at the first non-hex byte, so
+ * it never reads past the terminating '\0'. */
+static long hex4(const char *q)
+{
+    long v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        char c = q[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+static void add_utf8(luaL_Buffer *b, unsigned long cp)
+{
+    char out[4];
+    size_t n;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        out[0] = (char)(0xF0 | (cp >> 18));
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    luaL_addlstring(b, out, n);
+}
+
+/* \uXXXX at q (a high surrogate must come with its low half): append the
+ * character, return the position after the escape. */
+static const char *add_unicode_escape(parser_t *p, luaL_Buffer *b, const char *q)
+{
+    long hi = hex4(q + 2), lo;
+    if (hi < 0)
+        fail(p, q, "invalid \\u escape");
+    if (hi >= 0xDC00 && hi <= 0xDFFF)
+        fail(p, q, "lone low surrogate in \\u escape");
+    if (hi < 0xD800 || hi > 0xDBFF) {
+        add_utf8(b, (unsigned long)hi);
+        return q + 6;
+    }
+    lo = (q[6] == '\\' && q[7] == 'u') ? hex4(q + 8) : -1;
+    if (lo < 0xDC00 || lo > 0xDFFF)
+        fail(p, q, "high surrogate without its low half in \\u escape");
+    add_utf8(b, 0x10000 + (((unsigned long)hi - 0xD800) << 10) + ((unsigned long)lo - 0xDC00));
+    return q + 12;
+}
+
+/* The escape at q (q[0] == '\\'): append it, return the position after it. */
+static const char *add_escape(parser_t *p, luaL_Buffer *b, const char *q)
+{
+    static const char names[] = "\"\\/bfnrt";
+    static const char bytes[] = "\"\\/\b\f\n\r\t";
+    const char *hit;
+
+    if (q[1] == 'u')
+        return add_unicode_escape(p, b, q);
+    hit = q[1] != '\0' ? strchr(names, q[1]) : NULL;
+    if (hit == NULL) {
+        fail(p, q, "invalid escape in string");
+        return q;
+    }
+    luaL_addlstring(b, bytes + (hit - names), 1);
+    return q + 2;
+}
+
+/*
+ * The slow path of push_string, for strings with escapes: s is where the
+ * current plain run started, q the byte that ended it. Kept apart from the
+ * recursive functions so their frames do not carry a luaL_Buffer.
+ */
+static void push_escaped_string(parser_t *p, const char *s, const char *q)
+{
+    luaL_Buffer b;
+    if (!lua_checkstack(p->L, LUA_MINSTACK))
+        fail(p, q, "nesting too deep for the Lua stack");
+    luaL_buffinit(p->L, &b);
+    for (;;) {
+        luaL_addlstring(&b, s, (size_t)(q - s));
+        if (*q == '"')
+            break;
+        if (*q != '\\')
+            fail(p, q, "control character in string");
+        s = q = add_escape(p, &b, q);
+        while (!string_stop[(unsigned char)*q])
+            q++;
+    }
+    luaL_pushresult(&b);
+    p->cur = q + 1;
+}
+
+/* The string at p->cur (its opening quote) onto the stack. */
+static void push_string(parser_t *p)
+{
+    const char *s = p->cur + 1, *q = s;
+    while (!string_stop[(unsigned char)*q])
+        q++;
+    if (*q == '"') {
+        lua_pushlstring(p->L, s, (size_t)(q - s));
+        p->cur = q + 1;
+        return;
+    }
+    push_escaped_string(p, s, q);
+}
+
+/*
+ * strtod on [s, e). strtod reads the locale's decimal point: if it stops early
+ * the locale is not "C", so the literal is copied with its '.' replaced by the
+ * locale's and read again.
+ */
+static double to_double(parser_t *p, const char *s, const char *e)
+{
+    size_t len = (size_t)(e - s), dlen, i, o = 0;
+    const char *point;
+    char small[64], *buf, *end;
+    double d = strtod(s, &end);
+
+    if (end == e)
+        return d;
+    point = localeconv()->decimal_point;
+    dlen = strlen(point);
+    buf = len + dlen + 1 <= sizeof small ? small : (char *)lua_newuserdata(p->L, len + dlen + 1);
+    for (i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            memcpy(buf + o, point, dlen);
+            o += dlen;
+        } else {
+            buf[o++] = s[i];
+        }
+    }
+    buf[o] = '\0';
+    d = strtod(buf, NULL);
+    if (buf != small)
+        lua_pop(p->L, 1);
+    return d;
+}
+
+/*
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? at p->cur onto the stack.
+ * An integral literal of at most 19 digits is read here (it fits an unsigned
+ * 64-bit value); longer ones and those with a fraction or exponent go to strtod.
+ */
+static void push_number(parser_t *p)
+{
+    const char *s = p->cur, *q = s, *digits;
+    unsigned long long u = 0;
+    int negative = 0, integral = 1;
+
+    if (*q == '-') {
+        negative = 1;
+        q++;
+    }
+    digits = q;
+    if (*q == '0') {
+        q++;
+    } else if (*q >= '1' && *q <= '9') {
+        while (is_digit(*q))
+            u = u * 10 + (unsigned)(*q++ - '0');
+    } else {
+        fail(p, q, "invalid number");
+    }
+    if (*q == '.') {
+        integral = 0;
+        if (!is_digit(*++q))
+            fail(p, q, "invalid number: digits must follow the decimal point");
+        while (is_digit(*q))
+            q++;
+    }
+    if (*q == 'e' || *q == 'E') {
+        integral = 0;
+        q++;
+        if (*q == '+' || *q == '-')
+            q++;
+        if (!is_digit(*q))
+            fail(p, q, "invalid number: digits must follow the exponent");
+        while (is_digit(*q))
+            q++;
+    }
+    p->cur = q;
+    if (integral && q - digits <= 19) {
+#if LUA_VERSION_NUM >= 503
+        if (u <= (unsigned long long)LUA_MAXINTEGER) {
+            lua_pushinteger(p->L, negative ? -(lua_Integer)u : (lua_Integer)u);
+            return;
+        }
+        if (negative && u == (unsigned long long)LUA_MAXINTEGER + 1) {
+            lua_pushinteger(p->L, LUA_MININTEGER);
+            return;
+        }
+#else
+        /* Exact in a double up to 2^53; beyond, strtod rounds it correctly. */
+        if (u <= (1ULL << 53)) {
+            lua_pushnumber(p->L, negative ? -(lua_Number)u : (lua_Number)u);
+            return;
+        }
+#endif
+    }
+    lua_pushnumber(p->L, (lua_Number)to_double(p, s, q));
+}
+
+/* The literal `word` (true, false, null) at p->cur, or an error at the first
+ * byte that differs (the terminating '\0' differs from every letter). */
+static void expect_word(parser_t *p, const char *word)
+{
+    const char *q = p->cur;
+    for (; *word != '\0'; word++, q++)
+        if (*q != *word)
+            fail(p, q, "unexpected character");
+    p->cur = q;
+}
+
+/* One more level of nesting, with room on the Lua stack for it: the container,
+ * a member name, a value and a temporary (drop_member, to_double). */
+static void enter(parser_t *p, int depth)
+{
+    if (depth > p->max_depth) {
+        char why[48];
+        snprintf(why, sizeof why, "nesting deeper than %d", p->max_depth);
+        fail(p, p->cur, why);
+    }
+    if (!lua_checkstack(p->L, 4))
+        fail(p, p->cur, "nesting too deep for the Lua stack");
+}
+
+/* A null member: the name is on top, the object below. Remove an earlier
+ * member of that name, if any, so the last one wins. */
+static void drop_member(lua_State *L)
+{
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+}
+
+/*
+ * push_object, push_array and parse_value recurse into each other, one round
+ * per level of nesting; enter() stops them at max_depth (1000 at most).
+ *
+ * `members` comes in as the number of members to make room for and goes out as
+ * the number the object got. An array passes each object element the count of
+ * the one before: the records of a list share their shape, so the table is made
+ * the right size once instead of growing (and rehashing) member by member.
+ */
+static void push_object(parser_t *p, int depth, int *members) /* NOLINT(misc-no-recursion) */
+{
+    int n = 0, none = 0;
+    enter(p, depth);
+    lua_createtable(p->L, 0, *members);
+    p->cur = skip_space(p->cur + 1);
+    if (*p->cur == '}') {
+        p->cur++;
+        *members = 0;
+        return;
+    }
+    for (;;) {
+        if (*p->cur != '"')
+            fail(p, p->cur, "expected a string (a member name)");
+        push_string(p);
+        p->cur = skip_space(p->cur);
+        if (*p->cur != ':')
+            fail(p, p->cur, "expected ':' after a member name");
+        p->cur = skip_space(p->cur + 1);
+        if (parse_value(p, depth, &none)) {
+            lua_rawset(p->L, -3);
+            n++;
+        } else {
+            drop_member(p->L);
+        }
+        p->cur = skip_space(p->cur);
+        if (*p->cur == ',') {
+            p->cur = skip_space(p->cur + 1);
+        } else if (*p->cur == '}') {
+            p->cur++;
+            *members = n;
+            return;
+        } else {
+            fail(p, p->cur, "expected ',' or '}' in an object");
+        }
+    }
+}
+
+static void push_array(parser_t *p, int depth) /* NOLINT(misc-no-recursion) */
+{
+    int n = 0, members = 0;
+    enter(p, depth);
+    lua_newtable(p->L);
+    p->cur = skip_space(p->cur + 1);
+    if (*p->cur == ']') {
+        p->cur++;
+        return;
+    }
+    for (;;) {
+        if (n == INT_MAX)
+            fail(p, p->cur, "array too long");
+        n++;
+        if (parse_value(p, depth, &members))
+            lua_rawseti(p->L, -2, n);
+        p->cur = skip_space(p->cur);
+        if (*p->cur == ',') {
+            p->cur = skip_space(p->cur + 1);
+        } else if (*p->cur == ']') {
+            p->cur++;
+            return;
+        } else {
+            fail(p, p->cur, "expected ',' or ']' in an array");
+        }
+    }
+}
+
+/*
+ * The value at p->cur (whitespace already skipped) onto the stack; returns 0,
+ * pushing nothing, for null. `depth` is the nesting of the value's container;
+ * `members` is for an object (see push_object).
+ */
+static int parse_value(parser_t *p, int depth, int *members) /* NOLINT(misc-no-recursion) */
+{
+    switch (*p->cur) {
+    case '{':
+        push_object(p, depth + 1, members);
+        return 1;
+    case '[':
+        push_array(p, depth + 1);
+        return 1;
+    case '"':
+        push_string(p);
+        return 1;
+    case 't':
+        expect_word(p, "true");
+        lua_pushboolean(p->L, 1);
+        return 1;
+    case 'f':
+        expect_word(p, "false");
+        lua_pushboolean(p->L, 0);
+        return 1;
+    case 'n':
+        expect_word(p, "null");
+        return 0;
+    default:
+        if (*p->cur == '-' || is_digit(*p->cur)) {
+            push_number(p);
+            return 1;
+        }
+        fail(p, p->cur, "expected a value");
+        return 0;
+    }
+}
+
+/* Runs protected: the parser at index 1 (a light userdata) -> the value or nil. */
+static int decode_protected(lua_State *L)
+{
+    parser_t *p = (parser_t *)lua_touserdata(L, 1);
+    int members = 0;
+    p->L = L;
+    p->cur = skip_space(p->cur);
+    if (!parse_value(p, 0, &members))
+        lua_pushnil(L);
+    p->cur = skip_space(p->cur);
+    if (p->cur != p->end)
+        fail(p, p->cur, "unexpected text after the JSON value");
+    return 1;
+}
+
+/* core.json_decode(text[, max_depth]) -> value | nil, err */
+int qc_json_decode(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    lua_Integer max_depth = luaL_optinteger(L, 2, DEFAULT_MAX_DEPTH);
+    parser_t p;
+    int status;
+
+    luaL_argcheck(L, max_depth >= 1 && max_depth <= MAX_DEPTH_LIMIT, 2,
+                  "max_depth must be between 1 and 1000");
+    p.L = L;
+    p.start = p.cur = text;
+    p.end = text + len;
+    p.max_depth = (int)max_depth;
+    lua_pushcfunction(L, decode_protected);
+    lua_pushlightuserdata(L, &p);
+    status = lua_pcall(L, 1, 1, 0);
+    if (status == 0)
+        return 1;
+    if (status == LUA_ERRMEM)
+        return lua_error(L); /* the machine's problem, not the text's */
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
