@@ -113,9 +113,19 @@ local function authorization(self, row)
   return false
 end
 
---- Run one call: `build(auth)` makes the request (again for every attempt, so a
--- retry carries a fresh ts and signature).
-local function execute(self, row, build, opts)
+-- One log line of a call, redacted with the call's own secrets (`extra`) too.
+-- Without a log hook there is nothing to format or redact: this runs on every
+-- call, and redaction costs more than the rest of the client's work.
+local function log_call(self, extra, level, fmt, ...)
+  if self.log == logger.noop then return end
+  self.log(level, "%s", redact.text(format(fmt, ...), self:secrets(extra)))
+end
+
+--- Run one call: `build(self, row, arg, auth)` makes the request (again for every
+-- attempt, so a retry carries a fresh ts and signature). A function and its
+-- argument rather than a closure: LuaJIT cannot compile a trace that creates a
+-- closure, and this runs on every call.
+local function execute(self, row, build, arg, opts)
   local policy, may_retry = self.retry, row.safe
   if opts and opts.retry ~= nil then
     local err
@@ -136,12 +146,9 @@ local function execute(self, row, build, opts)
   local renewed, resigned, attempt = false, false, 1
   while true do
     local req
-    req, err = build(auth or nil)
+    req, err = build(self, row, arg, auth or nil)
     if not req then return fail(self, row, err) end
     local extra = req.secrets
-    local function log(level, fmt, ...)
-      self.log(level, "%s", redact.text(format(fmt, ...), self:secrets(extra)))
-    end
     local remaining = deadline - time.monotonic()
     if remaining <= 0 then
       return fail(self, row, format("deadline exceeded after %d attempt(s)", attempt - 1))
@@ -159,10 +166,10 @@ local function execute(self, row, build, opts)
       local kind = headers or "network"
       err = format("request failed (%s): %s", kind, tostring(body))
       transient = retry.RETRYABLE_KINDS[kind] or false
-      log("warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
+      log_call(self, extra, "warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
     else
       doc, err, rcode, transient = response.read(status, body, self:secrets(extra))
-      log(doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
+      log_call(self, extra, doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
         req.method, req.path, status, tostring(doc and doc.code or rcode), ms)
     end
 
@@ -191,7 +198,7 @@ local function execute(self, row, build, opts)
       if time.monotonic() + delay >= deadline then
         return fail(self, row, err .. " (no time left to retry)", rcode, extra)
       end
-      log("info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
+      log_call(self, extra, "info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
         attempt + 1, policy.attempts)
       time.sleep(delay)
       attempt = attempt + 1
@@ -250,10 +257,11 @@ end
 function Client:call(name, params, opts)
   local row, err = find_row(name)
   if not row then return nil, err end
-  params = with_defaults(self, row, params)
-  return execute(self, row, function(auth)
-    return request.prepare(self, row, params, auth)
-  end, opts)
+  return execute(self, row, request.prepare, with_defaults(self, row, params), opts)
+end
+
+local function build_generic(self, _, spec, auth)
+  return request.generic(self, spec, auth)
 end
 
 --- Send a request that is not in the catalog, through the same pipeline.
@@ -268,9 +276,7 @@ function Client:request(spec, opts)
     auth = spec.auth == false and "none" or "token",
     safe = method == "GET" or method == "HEAD" or nil,
   }
-  return execute(self, row, function(auth)
-    return request.generic(self, spec, auth)
-  end, opts)
+  return execute(self, row, build_generic, spec, opts)
 end
 
 --- Iterate over every item of every page of a paged operation.
@@ -463,6 +469,14 @@ end
 --- Make a client. No network I/O happens here.
 -- @section construction
 
+local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...) end
+
+-- Apart from `new`: a closure over `self` there would keep LuaJIT from compiling
+-- it even when there is no hook, and in nginx a client is made per request.
+local function hooked_log(self, hook)
+  return logger.new(hook, function() return self:secrets() end)
+end
+
 --- Make a client (`quecapi.new`).
 -- @tparam table config `user_domain`, `user_domain_secret` (required); `region` or
 --   `base_url`; `account`; `timeout`, `connect_timeout`; `retry`; `ca_file`, `verify`;
@@ -471,7 +485,6 @@ end
 -- @return a `Client`, or nil, err
 function _M.new(config)
   if type(config) ~= "table" then return nil, "quecapi.new: config must be a table" end
-  local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...) end
   for k, v in pairs(config) do
     local want = OPTIONS[k]
     if not want then return bad("unknown option '%s'", tostring(k)) end
@@ -530,7 +543,7 @@ function _M.new(config)
     transport = transport,
     retry = policy,
   }, client_mt)
-  self.log = logger.new(config.log, function() return self:secrets() end)
+  self.log = config.log and hooked_log(self, config.log) or logger.noop
   return self
 end
 

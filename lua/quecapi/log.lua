@@ -11,6 +11,9 @@ local _M = {}
 
 local function noop() end
 
+--- The logger of a client without a hook: callers may skip building a message for it.
+_M.noop = noop
+
 --- A logger for a client: log(level, fmt, ...) with secrets masked.
 -- @param hook the user's function(level, msg), or nil
 -- @param secrets function returning the list of secret values to mask

@@ -194,8 +194,12 @@ function _M.sign(ctx, row, fields)
   fields.signature = core.sha256_hex(concat(parts))
 end
 
+local function escape_byte(c)
+  return format("%%%02X", byte(c))
+end
+
 local function url_escape(s)
-  return (gsub(s, "[^%w%-%._~]", function(c) return format("%%%02X", byte(c)) end))
+  return (gsub(s, "[^%w%-%._~]", escape_byte))
 end
 _M.url_escape = url_escape
 

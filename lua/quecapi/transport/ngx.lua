@@ -142,24 +142,28 @@ local function parse_url(url)
 end
 _M.parse_url = parse_url
 
+-- An optional field of the request; a wrong type is the caller's error. Not a
+-- closure inside check_request: LuaJIT cannot compile a trace that creates one,
+-- and this runs on every request.
+local function opt(req, name, want, default)
+  local v = req[name]
+  if v == nil then return default end
+  if type(v) ~= want then error(format("request.%s must be a %s", name, want), 4) end
+  return v
+end
+
 -- Check types (programmer errors raise, as the C core does) and runtime data
 -- (bad values return nil, err). Returns the normalised request or nil, err.
 local function check_request(req)
   if type(req) ~= "table" then error("request must be a table", 3) end
-  local function opt(name, want, default)
-    local v = req[name]
-    if v == nil then return default end
-    if type(v) ~= want then error(format("request.%s must be a %s", name, want), 4) end
-    return v
-  end
-  local url = opt("url", "string")
+  local url = opt(req, "url", "string")
   if url == nil then error("request.url is required", 3) end
-  local method = opt("method", "string", "GET")
-  local body = opt("body", "string")
-  local headers = opt("headers", "table", {})
-  local timeout = opt("timeout", "number", DEFAULT_TIMEOUT)
-  local connect_timeout = opt("connect_timeout", "number", DEFAULT_CONNECT_TIMEOUT)
-  local max_body = opt("max_body", "number", DEFAULT_MAX_BODY)
+  local method = opt(req, "method", "string", "GET")
+  local body = opt(req, "body", "string")
+  local headers = opt(req, "headers", "table", {})
+  local timeout = opt(req, "timeout", "number", DEFAULT_TIMEOUT)
+  local connect_timeout = opt(req, "connect_timeout", "number", DEFAULT_CONNECT_TIMEOUT)
+  local max_body = opt(req, "max_body", "number", DEFAULT_MAX_BODY)
   if not (timeout > 0 and timeout <= 1e6 and connect_timeout > 0 and connect_timeout <= 1e6) then
     error("timeouts must be between 0 and 1e6 seconds", 3)
   end
