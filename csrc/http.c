@@ -113,6 +113,30 @@ static void session_release(session_t *s)
     buffer_free(&s->head);
 }
 
+/*
+ * The options every request of a session shares, set once: the handle keeps them
+ * (with its live connections and TLS session cache) from one request to the next.
+ */
+static void session_setup(session_t *s)
+{
+    CURL *e = s->easy;
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L);
+    if (s->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &s->body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &s->head);
+}
+
 /* core.session{ verify = true, ca_file = nil } */
 int qc_session_new(lua_State *L)
 {
@@ -149,6 +173,7 @@ int qc_session_new(lua_State *L)
         lua_pushliteral(L, "curl_easy_init failed");
         return 2;
     }
+    session_setup(s);
     return 1;
 }
 
@@ -366,12 +391,13 @@ static int fail(lua_State *L, const char *msg, const char *kind)
     return 3;
 }
 
+/* The method options, all of them every time: the handle keeps the last request's. */
 static void set_method(CURL *e, const char *method, const char *body, size_t blen)
 {
-    if (strcmp(method, "GET") == 0 && body == NULL) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also clears NOBODY and POST */
+    if (strcmp(method, "GET") == 0 && body == NULL)
         return;
-    }
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         return;
@@ -443,34 +469,21 @@ static int session_request(lua_State *L)
         list = next;
     }
 
-    curl_easy_reset(s->easy); /* keeps live connections and the TLS session cache */
     buffer_reset(&s->body);
     buffer_reset(&s->head);
     s->body.limit = (size_t)max_body;
     s->errbuf[0] = '\0';
+    /* Only what changes per request; session_setup set the rest once. */
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, list);
     set_method(s->easy, method, body, blen);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-    curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
     curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
-    curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(s->easy, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(s->easy, CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);
-    curl_easy_setopt(s->easy, CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L);
-    if (s->ca_file != NULL)
-        curl_easy_setopt(s->easy, CURLOPT_CAINFO, s->ca_file);
-    curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->body);
-    curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, &s->head);
 
     rc = curl_easy_perform(s->easy);
+    /* Both point into this call's memory: never let a later request see them. */
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, NULL);
     curl_slist_free_all(list);
     lua_pop(L, 1); /* header strings */
 

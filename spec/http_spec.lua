@@ -52,6 +52,21 @@ describe("core.session", function()
     assert.are.equal("application/json", reqs[1].content_type)
   end)
 
+  it("carries nothing of one request's method into the next", function()
+    local s = assert(core.session { ca_file = fake.ca })
+    local seq = fake.seq()
+    local status, body = s:request { method = "HEAD", url = fake.url .. API }
+    assert.are.equal(404, status) -- the fake routes GET only; a HEAD answer has no body
+    assert.are.equal("", body)
+    assert(s:request { method = "PATCH", url = fake.url .. API, body = "x" })
+    status, body = s:request { url = fake.url .. API }
+    assert.are.equal(200, status)
+    assert.matches('"code":5106', body, 1, true)
+    local reqs = fake.requests(seq)
+    assert.are.same({ "HEAD", "PATCH", "GET" }, { reqs[1].method, reqs[2].method, reqs[3].method })
+    assert.are.equal("", reqs[3].raw_body)
+  end)
+
   it("sends an empty POST with a zero Content-Length", function()
     local s = assert(core.session { ca_file = fake.ca })
     local seq = fake.seq()
