@@ -24,7 +24,9 @@ int luaopen_quecapi_core(lua_State *L)
         {NULL, NULL},
     };
     qc_http_open(L);
-    luaL_newlib(L, functions);
+    lua_newtable(L);
+    qc_crypto_push_algorithms(L);
+    luaL_setfuncs(L, functions, 1);
     lua_pushliteral(L, QUECAPI_CORE_VERSION);
     lua_setfield(L, -2, "VERSION");
     return 1;

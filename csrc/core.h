@@ -17,6 +17,8 @@
 #endif
 
 /* crypto.c */
+/* pushes the algorithms looked up once, the upvalue every core function gets */
+QC_INTERNAL void qc_crypto_push_algorithms(lua_State *L);
 QC_INTERNAL int qc_sha256_hex(lua_State *L);
 QC_INTERNAL int qc_md5_hex(lua_State *L);
 QC_INTERNAL int qc_encrypt_password(lua_State *L);

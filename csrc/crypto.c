@@ -14,6 +14,73 @@
 
 #include "core.h"
 
+/*
+ * The algorithms, looked up once per Lua state. With OpenSSL 3 the
+ * EVP_sha256()-style getters make every EVP_Digest/EVP_CipherInit_ex search the
+ * providers again, which costs more than hashing a signing string; a fetched
+ * object skips that search. The fetched objects live in a userdata that every
+ * core function gets as its upvalue, and its __gc frees them when the state
+ * closes (before the core is unloaded). Should a fetch fail (a provider without
+ * MD5, say), the getter is used instead.
+ */
+typedef struct {
+    EVP_MD *sha256, *md5;
+    EVP_CIPHER *aes;
+} algorithms_t;
+
+static int algorithms_gc(lua_State *L)
+{
+    algorithms_t *a = (algorithms_t *)lua_touserdata(L, 1);
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    EVP_MD_free(a->sha256);
+    EVP_MD_free(a->md5);
+    EVP_CIPHER_free(a->aes);
+#endif
+    memset(a, 0, sizeof *a);
+    return 0;
+}
+
+void qc_crypto_push_algorithms(lua_State *L)
+{
+    algorithms_t *a = (algorithms_t *)lua_newuserdata(L, sizeof *a);
+    memset(a, 0, sizeof *a);
+    lua_newtable(L);
+    lua_pushcfunction(L, algorithms_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    a->md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    a->aes = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    ERR_clear_error();
+#endif
+}
+
+static const algorithms_t *algorithms(lua_State *L)
+{
+    static const algorithms_t none = {NULL, NULL, NULL};
+    const algorithms_t *a = (const algorithms_t *)lua_touserdata(L, lua_upvalueindex(1));
+    return a != NULL ? a : &none;
+}
+
+static const EVP_MD *sha256_md(lua_State *L)
+{
+    const algorithms_t *a = algorithms(L);
+    return a->sha256 != NULL ? a->sha256 : EVP_sha256();
+}
+
+static const EVP_MD *md5_md(lua_State *L)
+{
+    const algorithms_t *a = algorithms(L);
+    return a->md5 != NULL ? a->md5 : EVP_md5();
+}
+
+static const EVP_CIPHER *aes_cipher(lua_State *L)
+{
+    const algorithms_t *a = algorithms(L);
+    return a->aes != NULL ? a->aes : EVP_aes_128_cbc();
+}
+
 static const char hex_lower[] = "0123456789abcdef";
 static const char hex_upper[] = "0123456789ABCDEF";
 
@@ -48,25 +115,26 @@ static int push_digest_hex(lua_State *L, const EVP_MD *md)
 
 int qc_sha256_hex(lua_State *L)
 {
-    return push_digest_hex(L, EVP_sha256());
+    return push_digest_hex(L, sha256_md(L));
 }
 
 int qc_md5_hex(lua_State *L)
 {
-    return push_digest_hex(L, EVP_md5());
+    return push_digest_hex(L, md5_md(L));
 }
 
 /*
  * The platform's key schedule: key = characters 9..24 of the uppercase hex
  * MD5(random), taken as 16 ASCII bytes; IV = the key's two 8-byte halves swapped.
  */
-static int derive_key_iv(const char *random, size_t rlen, unsigned char key[16], unsigned char iv[16])
+static int derive_key_iv(const EVP_MD *md5, const char *random, size_t rlen, unsigned char key[16],
+                         unsigned char iv[16])
 {
     unsigned char digest[16];
     char hex[32];
     unsigned int dlen = 0;
 
-    if (!EVP_Digest(random, rlen, digest, &dlen, EVP_md5(), NULL) || dlen != 16)
+    if (!EVP_Digest(random, rlen, digest, &dlen, md5, NULL) || dlen != 16)
         return 0;
     to_hex(digest, 16, hex, hex_upper);
     memcpy(key, hex + 8, 16);
@@ -76,16 +144,16 @@ static int derive_key_iv(const char *random, size_t rlen, unsigned char key[16],
 }
 
 /* One-shot AES-128-CBC with PKCS#7; returns the output length or -1. */
-static int aes_cbc(int encrypt, const unsigned char key[16], const unsigned char iv[16],
-                   const unsigned char *in, int inlen, unsigned char *out)
+static int aes_cbc(const EVP_CIPHER *aes, int encrypt, const unsigned char key[16],
+                   const unsigned char iv[16], const unsigned char *in, int inlen, unsigned char *out)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, tail = 0, ok;
 
     if (ctx == NULL)
         return -1;
-    ok = EVP_CipherInit_ex(ctx, EVP_aes_128_cbc(), NULL, key, iv, encrypt) &&
-         EVP_CipherUpdate(ctx, out, &n, in, inlen) && EVP_CipherFinal_ex(ctx, out + n, &tail);
+    ok = EVP_CipherInit_ex(ctx, aes, NULL, key, iv, encrypt) && EVP_CipherUpdate(ctx, out, &n, in, inlen) &&
+         EVP_CipherFinal_ex(ctx, out + n, &tail);
     EVP_CIPHER_CTX_free(ctx);
     return ok ? n + tail : -1;
 }
@@ -169,14 +237,25 @@ static long b64_decode(const char *in, size_t n, unsigned char *out)
     return (long)o;
 }
 
+/*
+ * Scratch space: on the C stack for the usual short inputs (no allocation, no
+ * garbage), else a Lua userdata, which the collector frees even if Lua raises.
+ */
+#define SMALL_INPUT 256
+
+static void *scratch(lua_State *L, void *local, size_t local_size, size_t need)
+{
+    return need <= local_size ? local : lua_newuserdata(L, need);
+}
+
 /* encrypt_password(plain, random) -> Base64 of AES-128-CBC(plain) */
 int qc_encrypt_password(lua_State *L)
 {
     size_t plen, rlen, clen_max;
     const char *plain = luaL_checklstring(L, 1, &plen);
     const char *random = luaL_checklstring(L, 2, &rlen);
-    unsigned char key[16], iv[16], *cipher;
-    char *b64;
+    unsigned char key[16], iv[16], *cipher, cipher_local[SMALL_INPUT + 16];
+    char *b64, b64_local[4 * ((SMALL_INPUT + 16 + 2) / 3)];
     int clen;
 
     if (plen > (size_t)0x7fffffff - 32) {
@@ -185,10 +264,10 @@ int qc_encrypt_password(lua_State *L)
         return 2;
     }
     clen_max = plen + 16;
-    cipher = (unsigned char *)lua_newuserdata(L, clen_max);
-    b64 = (char *)lua_newuserdata(L, 4 * ((clen_max + 2) / 3));
-    if (!derive_key_iv(random, rlen, key, iv) ||
-        (clen = aes_cbc(1, key, iv, (const unsigned char *)plain, (int)plen, cipher)) < 0) {
+    cipher = (unsigned char *)scratch(L, cipher_local, sizeof cipher_local, clen_max);
+    b64 = (char *)scratch(L, b64_local, sizeof b64_local, 4 * ((clen_max + 2) / 3));
+    if (!derive_key_iv(md5_md(L), random, rlen, key, iv) ||
+        (clen = aes_cbc(aes_cipher(L), 1, key, iv, (const unsigned char *)plain, (int)plen, cipher)) < 0) {
         ERR_clear_error();
         lua_pushnil(L);
         lua_pushliteral(L, "encryption failed");
@@ -205,6 +284,7 @@ int qc_decrypt_password(lua_State *L)
     const char *b64 = luaL_checklstring(L, 1, &blen);
     const char *random = luaL_checklstring(L, 2, &rlen);
     unsigned char key[16], iv[16], *cipher, *plain;
+    unsigned char cipher_local[SMALL_INPUT + 1], plain_local[SMALL_INPUT + 16];
     long clen;
     int plen;
 
@@ -213,8 +293,8 @@ int qc_decrypt_password(lua_State *L)
         lua_pushliteral(L, "ciphertext too long");
         return 2;
     }
-    cipher = (unsigned char *)lua_newuserdata(L, blen / 4 * 3 + 1);
-    plain = (unsigned char *)lua_newuserdata(L, blen / 4 * 3 + 16);
+    cipher = (unsigned char *)scratch(L, cipher_local, sizeof cipher_local, blen / 4 * 3 + 1);
+    plain = (unsigned char *)scratch(L, plain_local, sizeof plain_local, blen / 4 * 3 + 16);
     clen = b64_decode(b64, blen, cipher);
     if (clen < 0) {
         lua_pushnil(L);
@@ -226,7 +306,8 @@ int qc_decrypt_password(lua_State *L)
         lua_pushliteral(L, "ciphertext is not a whole number of AES blocks");
         return 2;
     }
-    if (!derive_key_iv(random, rlen, key, iv) || (plen = aes_cbc(0, key, iv, cipher, (int)clen, plain)) < 0) {
+    if (!derive_key_iv(md5_md(L), random, rlen, key, iv) ||
+        (plen = aes_cbc(aes_cipher(L), 0, key, iv, cipher, (int)clen, plain)) < 0) {
         ERR_clear_error();
         lua_pushnil(L);
         lua_pushliteral(L, "bad padding or wrong key");

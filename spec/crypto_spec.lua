@@ -70,6 +70,8 @@ describe("encrypt_password / decrypt_password", function()
     local cases = {
       "", "x", string.rep("a", 15), string.rep("b", 16), string.rep("c", 17),
       "密码🔒pässwörd", "nul\0inside\0", string.rep("\255", 33), string.rep("long", 10000),
+      -- around the size where the core switches from stack to heap scratch space
+      string.rep("s", 239), string.rep("s", 240), string.rep("s", 255), string.rep("s", 256), string.rep("s", 257),
     }
     for _, plain in ipairs(cases) do
       local random = quecapi.random_string(16)
