@@ -482,8 +482,10 @@ local function read_response(c, method)
     reusable = has_token(conn, "keep-alive")
   end
 
-  local parts = {}
+  -- How the body is framed: none, chunked, a Content-Length, or the connection's end.
+  local parts, framing, length = {}, "close", nil
   if method == "HEAD" or BODYLESS_STATUS[status] or status < 200 then
+    framing = "none"
     if status < 200 then reusable = false end
   elseif headers["transfer-encoding"] then
     -- RFC 9112 6.3: chunked as the final coding frames the body; any other coding
@@ -491,39 +493,34 @@ local function read_response(c, method)
     local codings = lower(headers["transfer-encoding"])
     -- with Content-Length too, the message is suspect (smuggling): do not reuse
     if headers["content-length"] then reusable = false end
-    if match(codings, "([^,%s]+)%s*$") == "chunked" then
-      local ok
-      ok, err, kind = read_chunked(c, parts)
-      if not ok then return nil, err, kind end
-    else
-      local ok
-      ok, err, kind = read_to_close(c, parts)
-      if not ok then return nil, err, kind end
-      reusable = false
-    end
+    if match(codings, "([^,%s]+)%s*$") == "chunked" then framing = "chunked" end
   else
-    local length = content_length(headers["content-length"])
+    length = content_length(headers["content-length"])
     if length == false then
       return fail(c, "invalid Content-Length in the response", "network")
     elseif length then
       if length > c.max_body then return too_large(c) end
-      local ok
-      ok, err, kind = read_exact(c, length, parts, "while reading the response body")
-      if not ok then
-        if kind == "network" then
-          local got = 0
-          for _, p in ipairs(parts) do got = got + #p end
-          return nil, format("connection closed after %d of %d body bytes", got, length), "network"
-        end
-        return nil, err, kind
-      end
-    else
-      local ok
-      ok, err, kind = read_to_close(c, parts)
-      if not ok then return nil, err, kind end
-      reusable = false
+      framing = "length"
     end
   end
+
+  local ok
+  if framing == "chunked" then
+    ok, err, kind = read_chunked(c, parts)
+  elseif framing == "length" then
+    ok, err, kind = read_exact(c, length, parts, "while reading the response body")
+    if not ok and kind == "network" then
+      local got = 0
+      for _, p in ipairs(parts) do got = got + #p end
+      err = format("connection closed after %d of %d body bytes", got, length)
+    end
+  elseif framing == "close" then
+    ok, err, kind = read_to_close(c, parts)
+    reusable = false
+  else
+    ok = true
+  end
+  if not ok then return nil, err, kind end
   -- Bytes after the answer that nobody asked for: the connection's state is unknown.
   if c.pos <= #c.buf then reusable = false end
   return status, concat(parts), headers, reusable
