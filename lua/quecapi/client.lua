@@ -168,7 +168,7 @@ local function execute(self, row, build, arg, opts)
       transient = retry.RETRYABLE_KINDS[kind] or false
       log_call(self, extra, "warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
     else
-      doc, err, rcode, transient = response.read(status, body, self:secrets(extra))
+      doc, err, rcode, transient = response.read(status, body, self, extra)
       log_call(self, extra, doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
         req.method, req.path, status, tostring(doc and doc.code or rcode), ms)
     end

@@ -42,19 +42,23 @@ local function message_for(code)
 end
 
 --- Decode and check an answer.
+-- Secrets are only needed to redact an excerpt of a bad body, so they are asked
+-- of `owner:secrets(extra)` then, not on every (successful) call.
 -- @return the envelope; or nil, err, code, transient
-function _M.read(status, body, secrets)
+function _M.read(status, body, owner, extra)
   local doc = json.decode(body)
   if type(doc) ~= "table" then
     local transient = _M.TRANSIENT_STATUS[status] or false
     if body == "" then
       return nil, format("HTTP %d with an empty body", status), nil, transient
     end
-    return nil, format("HTTP %d, response is not JSON: %s", status, _M.excerpt(body, secrets)), nil, transient
+    local excerpt = _M.excerpt(body, owner:secrets(extra))
+    return nil, format("HTTP %d, response is not JSON: %s", status, excerpt), nil, transient
   end
   local code = doc.code
   if code == nil then
-    return nil, format("HTTP %d, response has no 'code' field: %s", status, _M.excerpt(body, secrets)), nil,
+    local excerpt = _M.excerpt(body, owner:secrets(extra))
+    return nil, format("HTTP %d, response has no 'code' field: %s", status, excerpt), nil,
       _M.TRANSIENT_STATUS[status] or false
   end
   if code ~= 200 then
