@@ -1,7 +1,7 @@
 /*
  * quecapi.core: registration only. The work lives in crypto.c (hashes, the
  * password cipher, random strings), http.c (libcurl sessions), json.c (the JSON
- * decoder), clock.c and files.c.
+ * decoder), clock.c and files.c (secret files, file checks, directories, locks).
  */
 #include "core.h"
 
@@ -20,10 +20,16 @@ int luaopen_quecapi_core(lua_State *L)
         {"monotonic", qc_monotonic},
         {"sleep", qc_sleep},
         {"create_private", qc_create_private},
+        {"file_info", qc_file_info},
+        {"read_file", qc_read_file},
+        {"getuid", qc_getuid},
+        {"make_dirs", qc_make_dirs},
+        {"open_lock", qc_open_lock},
         {"json_decode", qc_json_decode},
         {NULL, NULL},
     };
     qc_http_open(L);
+    qc_files_open(L);
     lua_newtable(L);
     qc_crypto_push_algorithms(L);
     luaL_setfuncs(L, functions, 1);

@@ -31,7 +31,13 @@ QC_INTERNAL int qc_monotonic(lua_State *L);
 QC_INTERNAL int qc_sleep(lua_State *L);
 
 /* files.c */
+QC_INTERNAL void qc_files_open(lua_State *L); /* registers the lock metatable */
 QC_INTERNAL int qc_create_private(lua_State *L);
+QC_INTERNAL int qc_file_info(lua_State *L);
+QC_INTERNAL int qc_read_file(lua_State *L);
+QC_INTERNAL int qc_getuid(lua_State *L);
+QC_INTERNAL int qc_make_dirs(lua_State *L);
+QC_INTERNAL int qc_open_lock(lua_State *L);
 
 /* json.c */
 QC_INTERNAL int qc_json_decode(lua_State *L);

@@ -44,6 +44,12 @@ do
       run("rm -rf " .. dir)
     end)
 
+    -- junk for the store to read: written by hand, so given the mode the store itself would use
+    local function write_private(p, data)
+      write(p, data)
+      assert(run("chmod 0600 " .. p))
+    end
+
     local function store(opts)
       local o = { path = path }
       for k, v in pairs(opts or {}) do o[k] = v end
@@ -74,25 +80,29 @@ do
       local s = store()
       for i = 1, 5 do assert.is_true(s:set("k" .. i, TOKENS)) end
       assert.is_true(s:delete("k1"))
-      assert.are.equal("tokens.json", sh("ls -A " .. dir))
+      -- the writers' lock file stays: removing it could let two writers in at once
+      assert.are.equal("tokens.json\ntokens.json.lock", sh("ls -A " .. dir))
     end)
 
-    it("creates the file 0600, also over a wider file", function()
+    it("creates the file 0600, and never writes tokens into a wider file", function()
       local s = store()
       assert.is_true(s:set("k", TOKENS))
       assert.are.equal("600", sh("stat -c %a " .. path))
       os.remove(path)
       write(path, "{}")
       run("chmod 0644 " .. path)
-      assert.is_true(s:set("k", TOKENS))
-      assert.are.equal("600", sh("stat -c %a " .. path))
+      local ok, err = s:set("k", TOKENS)
+      assert.is_nil(ok)
+      assert.matches(path .. ": group or others have access to it (mode 0644", err, 1, true)
+      assert.are.equal("{}", read(path))
+      assert.are.equal("644", sh("stat -c %a " .. path))
     end)
 
     it("reads a missing or corrupt file as empty, and repairs it on set", function()
       local s = store()
       assert.is_nil(s:get("k"))
       for _, junk in ipairs { "", "{not json", "[1,2,3]", "42", "null", '{"k":"not a table"}' } do
-        write(path, junk)
+        write_private(path, junk)
         assert.is_nil(s:get("k"))
         assert.is_true(s:set("k", TOKENS))
         assert.are.same(TOKENS, s:get("k"))
@@ -100,13 +110,13 @@ do
       end
     end)
 
-    it("fails to set into a missing directory, with an error", function()
-      local s = assert(file.new { path = dir .. "/missing/tokens.json" })
+    it("fails to set where the directory cannot be made, with an error", function()
+      write(dir .. "/plain", "a file where a directory should be")
+      local s = assert(file.new { path = dir .. "/plain/sub/tokens.json" })
       assert.is_nil(s:get("k"))
       local ok, err = s:set("k", TOKENS)
       assert.is_nil(ok)
-      assert.is_string(err)
-      assert.matches("missing", err, 1, true)
+      assert.are.equal("cannot create directory " .. dir .. "/plain: Not a directory", err)
     end)
 
     it("refuses bad options", function()
@@ -142,11 +152,13 @@ do
     end)
 
     do
-      it("breaks a lock whose holder is gone after lock_ttl", function()
+      it("never breaks a live holder's lock, whatever lock_ttl says", function()
         local a, b = store { lock_ttl = 1 }, store()
-        assert(a:lock("k", 0))
-        local h = assert(b:lock("k", 4)) -- waits out a's lock
-        assert.is_true(b:unlock("k", h))
+        local h = assert(a:lock("k", 0))
+        local none, err = b:lock("k", 1.5) -- longer than lock_ttl
+        assert.is_nil(none)
+        assert.are.equal("timeout", err)
+        assert.is_true(a:unlock("k", h))
       end)
 
       it("excludes other processes", function()

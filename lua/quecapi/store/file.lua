@@ -5,16 +5,31 @@
 -- The file holds one JSON object, `{ key -> tokens }`. A missing or corrupt file
 -- reads as empty: the worst case is one more login.
 --
--- Tokens are secrets, so the file never exists with a mode wider than 0600, not
--- even for a moment: `set` and `delete` write the whole object to a new file that
--- the C core creates exclusively with mode 0600 next to the token file, then
--- rename it over the old one (readers see the old or the new file, never half).
+-- Trust: the file decides whose session every call runs with, so it is used only
+-- when it is a regular file (not a symlink) owned by the user (the process's real
+-- uid) and closed to group and others, in a directory owned by the user or root
+-- that group and others cannot write to (the rules ssh applies to its keys).
+-- Anything else makes `get`, `set`, `delete` and `lock` return nil and an error
+-- naming the path and the problem. A missing file is no error: `get` returns nil.
 --
--- Locks (one login or token refresh at a time across processes, e.g. cron jobs)
--- are lock files next to the token file, one per key, holding "expiry handle",
--- created exclusively: the creation either takes the lock or finds it held. A lock
--- older than `lock_ttl` seconds (default 30) belongs to a dead process and is
--- broken.
+-- Writes: tokens are secrets, so they never go into a file with a mode wider than
+-- 0600, not even for a moment: `set` and `delete` write the whole object to a new
+-- file that the C core creates exclusively with mode 0600 next to the token file,
+-- then rename it over the old one, so readers (which take no lock) see the old or
+-- the new file, never half. The read-modify-write runs under an exclusive kernel
+-- lock (flock) on `<path>.lock`, so concurrent writers never lose each other's
+-- keys. Writing or locking creates the missing directories of `path` with mode
+-- 0700; reading (or deleting from a missing file) never creates anything.
+--
+-- Locks (`lock`/`unlock`: one login or token refresh at a time across processes,
+-- e.g. cron jobs) are flock locks on one file per key, `<path>.lock-<hex key>`.
+-- The kernel drops a lock when its holder's process dies, however it dies, so a
+-- dead holder never blocks anyone and what a lock file contains does not matter.
+-- flock belongs to an open file, so two stores in one process exclude each other
+-- too. The handle is an object owning the open file: `unlock` releases it, and so
+-- does its garbage collection (or leaving a `<close>` variable's scope on Lua 5.4).
+-- Lock files stay in place: removing one that another process has open would let
+-- two holders in at once.
 --
 -- File I/O blocks; inside nginx prefer `quecapi.store.shdict`.
 -- @module quecapi.store.file
@@ -23,35 +38,109 @@ local core = require "quecapi.core"
 local json = require "quecapi.json"
 local time_ = require "quecapi.time"
 
-local type, tostring, tonumber, setmetatable, pairs = type, tostring, tonumber, setmetatable, pairs
-local open, remove, rename, time = io.open, os.remove, os.rename, os.time
+local type, tostring, tonumber, setmetatable, pairs, pcall, error = type, tostring, tonumber, setmetatable, pairs,
+  pcall, error
+local remove, rename = os.remove, os.rename
 local format, gsub, byte, match = string.format, string.gsub, string.byte, string.match
-local floor, random = math.floor, math.random
+local floor = math.floor
 
 local _M = {}
 local mt = { __index = _M }
 
-local DEFAULT_LOCK_TTL = 30
 local TEMP_ATTEMPTS = 10
+-- How long `set` and `delete` wait for another writer: a rewrite takes
+-- milliseconds, so only a stopped or hung writer makes this run out.
+local WRITE_LOCK_TIMEOUT = 10
+-- Polling for a lock: the first sleep, doubled each time up to the last.
+local FIRST_STEP, MAX_STEP = 0.005, 0.1
+local WEAK_KEYS = { __mode = "k" }
 
-local function unique_suffix()
-  local addr = match(tostring({}), "0x(%x+)") or ""
-  return format("%s%x%06x", addr, time(), random(0, 0xffffff))
+-- Permission bits; Lua 5.1 has no bitwise operators, so tested by arithmetic.
+local GROUP_OTHER_WRITE = { 16, 2 }                 -- 0020, 0002
+local GROUP_OTHER_ANY = { 32, 16, 8, 4, 2, 1 }      -- 0040 .. 0001
+
+local function any_bit(mode, bits)
+  for i = 1, #bits do
+    if floor(mode / bits[i]) % 2 == 1 then return true end
+  end
+  return false
 end
 
-local function read_all(path)
-  local f = open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
+local function dir_of(path)
+  local dir = match(path, "^(.*)/[^/]*$")
+  if dir == nil then return "." end
+  if dir == "" then return "/" end
+  return dir
+end
+
+-- What is wrong with the directory holding the token file, or nil.
+local function dir_problem(info, uid)
+  if info.type ~= "dir" then return "it is not a directory" end
+  if info.uid ~= uid and info.uid ~= 0 then
+    return format("it is owned by uid %d, not by you (uid %d) or root", info.uid, uid)
+  end
+  if any_bit(info.mode, GROUP_OTHER_WRITE) then
+    return format("group or others can write to it (mode %04o)", info.mode)
+  end
+end
+
+-- What is wrong with the token file itself, or nil.
+local function file_problem(info, uid)
+  if info.type == "link" then return "it is a symbolic link" end
+  if info.type ~= "file" then return "it is not a regular file" end
+  if info.uid ~= uid then return format("it is owned by uid %d, not by you (uid %d)", info.uid, uid) end
+  if any_bit(info.mode, GROUP_OTHER_ANY) then
+    return format("group or others have access to it (mode %04o): chmod 600 it", info.mode)
+  end
+end
+
+-- Whether the token file can be trusted: "present", "missing" (it or its
+-- directory does not exist), or nil, err.
+local function check(self)
+  local uid = core.getuid()
+  local dir = dir_of(self.path)
+  -- followed: a symlinked directory (e.g. ~/.cache on another disk) is judged by what it points to
+  local info, err, kind = core.file_info(dir, true)
+  if not info then
+    if kind == "missing" then return "missing" end
+    return nil, err
+  end
+  local problem = dir_problem(info, uid)
+  if problem then return nil, format("refusing the token directory %s: %s", dir, problem) end
+  info, err, kind = core.file_info(self.path)
+  if not info then
+    if kind == "missing" then return "missing" end
+    return nil, err
+  end
+  problem = file_problem(info, uid)
+  if problem then return nil, format("refusing the token file %s: %s", self.path, problem) end
+  return "present"
+end
+
+-- Before writing or locking: the missing directories made (0700), the directory
+-- checked before anything is created in it.
+local function prepare(self)
+  local ok, err = core.make_dirs(dir_of(self.path))
+  if not ok then return nil, err end
+  return check(self)
 end
 
 -- The whole object, keeping only entries that can be tokens; {} when the file
--- is missing or not a JSON object (so a bad file is repaired by the next set).
+-- is missing or not a JSON object (so a bad file is repaired by the next set);
+-- nil, err when it cannot be trusted or read.
 local function load(self)
-  local text = read_all(self.path)
-  local doc = text and json.decode(text)
+  local state, err = check(self)
+  if not state then return nil, err end
+  if state == "missing" then return {} end
+  local text, info, kind = core.read_file(self.path)
+  if not text then
+    if kind == "missing" then return {} end -- removed since the check
+    return nil, info
+  end
+  -- judged again on what was actually read: the path may have changed since the check
+  local problem = file_problem(info, core.getuid())
+  if problem then return nil, format("refusing the token file %s: %s", self.path, problem) end
+  local doc = json.decode(text)
   local out = {}
   if type(doc) == "table" then
     for k, v in pairs(doc) do
@@ -66,7 +155,7 @@ local function save(self, doc)
   if not text then return nil, "cannot encode the tokens: " .. err end
   local tmp, kind
   for _ = 1, TEMP_ATTEMPTS do
-    tmp = self.path .. ".tmp-" .. unique_suffix()
+    tmp = self.path .. ".tmp-" .. core.random_string(12)
     local ok
     ok, err, kind = core.create_private(tmp, text)
     if ok then break end
@@ -83,8 +172,60 @@ local function save(self, doc)
   return true
 end
 
+-- A lock object holding the lock file `path`, waiting up to `timeout` seconds
+-- for it; or nil, "timeout" (or another error).
+local function acquire(path, timeout)
+  local lock, err = core.open_lock(path)
+  if not lock then return nil, err end
+  local deadline = time_.monotonic() + timeout
+  local step = FIRST_STEP
+  while true do
+    local got
+    got, err = lock:try()
+    if got then return lock end
+    if got == nil then
+      lock:release()
+      return nil, err
+    end
+    local left = deadline - time_.monotonic()
+    if left <= 0 then
+      lock:release()
+      return nil, "timeout"
+    end
+    time_.sleep(step < left and step or left)
+    step = step * 2 < MAX_STEP and step * 2 or MAX_STEP
+  end
+end
+
+-- Read, change and write the file under the write lock. `change(doc)` edits
+-- `doc` in place and returns false when there is nothing to write.
+local function update(self, change)
+  local state, err = prepare(self)
+  if not state then return nil, err end
+  local lock_path = self.path .. ".lock"
+  local lock
+  lock, err = acquire(lock_path, WRITE_LOCK_TIMEOUT)
+  if not lock then
+    if err == "timeout" then
+      return nil, format("another writer held %s for over %d s", lock_path, WRITE_LOCK_TIMEOUT)
+    end
+    return nil, err
+  end
+  -- released on every path, a raise included
+  local ran, ok, werr = pcall(function()
+    local doc, lerr = load(self)
+    if not doc then return nil, lerr end
+    if change(doc) == false then return true end
+    return save(self, doc)
+  end)
+  lock:release()
+  if not ran then error(ok, 0) end
+  return ok, werr
+end
+
 --- Make a store. Nothing is read or written here.
--- @tparam table opts `path` (required), `lock_ttl` (seconds, default 30)
+-- @tparam table opts `path` (required); `lock_ttl` is accepted for older
+--   configurations and ignored: a lock now ends with its holder's process
 -- @return store, or nil, err
 function _M.new(opts)
   if type(opts) ~= "table" or type(opts.path) ~= "string" or opts.path == "" then
@@ -94,12 +235,17 @@ function _M.new(opts)
   if ttl ~= nil and (type(ttl) ~= "number" or ttl ~= ttl or ttl <= 0) then
     return nil, "quecapi.store.file: option 'lock_ttl' must be a positive number"
   end
-  return setmetatable({ path = opts.path, lock_ttl = ttl or DEFAULT_LOCK_TTL }, mt)
+  -- handle -> key of the locks this store handed out; weak, so a handle dropped
+  -- without unlock can be collected (which releases its lock)
+  return setmetatable({ path = opts.path, held = setmetatable({}, WEAK_KEYS) }, mt)
 end
 
---- The tokens stored under `key`, or nil.
+--- The tokens stored under `key`; nil when there are none; nil, err when the
+-- file or its directory cannot be trusted or read.
 function _M:get(key)
-  return load(self)[key]
+  local doc, err = load(self)
+  if not doc then return nil, err end
+  return doc[key]
 end
 
 --- Store `tokens` under `key`, replacing the file atomically.
@@ -107,18 +253,19 @@ end
 function _M:set(key, tokens)
   if type(key) ~= "string" then return nil, "key must be a string" end
   if type(tokens) ~= "table" then return nil, "tokens must be a table" end
-  local doc = load(self)
-  doc[key] = tokens
-  return save(self, doc)
+  return update(self, function(doc) doc[key] = tokens end)
 end
 
 --- Forget the tokens under `key`.
--- @return true, or nil, err when the file could not be rewritten
+-- @return true, or nil, err when the file could not be trusted or rewritten
 function _M:delete(key)
-  local doc = load(self)
-  if doc[key] == nil then return true end
-  doc[key] = nil
-  return save(self, doc)
+  local state, err = check(self)
+  if not state then return nil, err end
+  if state == "missing" then return true end -- nothing to forget, nothing to create
+  return update(self, function(doc)
+    if doc[key] == nil then return false end
+    doc[key] = nil
+  end)
 end
 
 -- key -> file name part: hex, so any key makes a safe name
@@ -126,55 +273,28 @@ local function hex(s)
   return (gsub(s, ".", function(c) return format("%02x", byte(c)) end))
 end
 
-local function lock_path(self, key)
-  return self.path .. ".lock-" .. hex(key)
-end
-
--- "expiry handle" of a lock file, or nil
-local function read_lock(path)
-  local text = read_all(path)
-  if not text then return nil end
-  local expires, handle = match(text, "^(%d+) (%S+)$")
-  return tonumber(expires), handle
-end
-
 --- Wait up to `timeout` seconds to hold the lock for `key`.
 -- @return a handle for unlock, or nil, "timeout" (or another error)
 function _M:lock(key, timeout)
   if type(key) ~= "string" then return nil, "key must be a string" end
   timeout = tonumber(timeout) or 0
-  local handle = unique_suffix()
-  local path = lock_path(self, key)
-  local deadline = time_.monotonic() + timeout
-  local step, broke = 0.005, false
-  while true do
-    local ok, err, kind = core.create_private(path, format("%d %s", floor(time() + self.lock_ttl), handle))
-    if ok then return handle end
-    if kind ~= "exists" then return nil, err end
-    local expires, holder = read_lock(path)
-    if expires and expires < time() and not broke then
-      -- A dead holder's lock. Look again just before removing it: another
-      -- process may have broken it and taken it anew in between.
-      local _, still = read_lock(path)
-      if still == holder then remove(path) end
-      broke = true
-    else
-      local left = deadline - time_.monotonic()
-      if left <= 0 then return nil, "timeout" end
-      time_.sleep(step < left and step or left)
-      step = step * 2 < 0.1 and step * 2 or 0.1
-    end
-  end
+  if timeout ~= timeout or timeout < 0 then timeout = 0 end
+  local state, err = prepare(self)
+  if not state then return nil, err end
+  local handle
+  handle, err = acquire(self.path .. ".lock-" .. hex(key), timeout)
+  if not handle then return nil, err end
+  self.held[handle] = key
+  return handle
 end
 
---- Release the lock taken with `handle`; a lock someone else holds stays.
--- @return true, or nil, err when `handle` does not hold it
+--- Release the lock taken with `handle`, a handle this store's `lock(key)` returned.
+-- @return true, or nil, "lock not held" for any other handle or one released already
 function _M:unlock(key, handle)
   if type(key) ~= "string" then return nil, "key must be a string" end
-  local path = lock_path(self, key)
-  local _, holder = read_lock(path)
-  if holder ~= handle then return nil, "lock not held" end
-  remove(path)
+  if handle == nil or self.held[handle] ~= key then return nil, "lock not held" end
+  self.held[handle] = nil
+  if not handle:release() then return nil, "lock not held" end
   return true
 end
 
