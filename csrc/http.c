@@ -383,6 +383,19 @@ static void push_headers(lua_State *L, const buffer_t *h)
     lua_pop(L, 1); /* repeats */
 }
 
+/*
+ * Seconds -> libcurl milliseconds, rounded up: 0 would mean "no timeout" to
+ * libcurl, so a timeout of 0.4 ms must become 1 ms, never 0.
+ */
+static long timeout_ms(double seconds)
+{
+    double ms = seconds * 1000;
+    long whole = (long)ms;
+    if ((double)whole < ms)
+        whole++;
+    return whole < 1 ? 1 : whole;
+}
+
 static int fail(lua_State *L, const char *msg, const char *kind)
 {
     lua_pushnil(L);
@@ -477,8 +490,8 @@ static int session_request(lua_State *L)
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, list);
     set_method(s->easy, method, body, blen);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, timeout_ms(timeout));
+    curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms(connect_timeout));
 
     rc = curl_easy_perform(s->easy);
     /* Both point into this call's memory: never let a later request see them. */

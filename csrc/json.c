@@ -297,6 +297,11 @@ static void push_number(parser_t *p)
             q++;
     }
     p->cur = q;
+    /* "-0" is a float: an integer has no negative zero, and cjson keeps its sign. */
+    if (integral && negative && u == 0) {
+        lua_pushnumber(p->L, -0.0);
+        return;
+    }
     if (integral && q - digits <= 19) {
 #if LUA_VERSION_NUM >= 503
         if (u <= (unsigned long long)LUA_MAXINTEGER) {

@@ -12,8 +12,9 @@ local function check(case, out, transport)
     assert.is_true(out.ok, label .. ": " .. tostring(out.err))
   else
     assert.is_false(out.ok, label .. " succeeded")
-    assert.matches(case.err, out.err, 1, true)
+    assert.matches(case.err or "", out.err, 1, true)
     assert.are.equal(case.code, out.code, label)
+    if case.kind then assert.are.equal(case.kind, out.kind, label .. ": " .. tostring(out.err)) end
   end
   assert.is_true(out.elapsed < (case.max_seconds or 8), label .. " took " .. out.elapsed .. "s")
   if case.retried then

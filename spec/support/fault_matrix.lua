@@ -14,7 +14,7 @@ local _M = { PHONE = "13600000001", PASSWORD = "matrix-Pa55word" }
 local function list(c) return c:user_device_list {} end
 local function sms(c) return c:send_phone_sms_code { phone = _M.PHONE, internationalCode = "86", codeType = 3 } end
 
--- ok: success expected (`retried`: after a documented retry); err/code: the failure expected.
+-- ok: success expected (`retried`: after a documented retry); err/code/kind: the failure expected.
 _M.cases = {
   { name = "connection refused", refused = true, call = list, err = "request failed (connect)" },
   { name = "reset mid-body, safe call", fault = { kind = "reset", path = LIST }, call = list, ok = true, retried = true },
@@ -41,6 +41,19 @@ _M.cases = {
   { name = "5032 expired token", fault = { kind = "code", code = 5032, path = LIST }, call = list, ok = true, retried = true },
   { name = "5420 signature", fault = { kind = "code", code = 5420, path = SMS }, call = sms, code = 5420,
     err = "platform error 5420" },
+  -- [10.1] under a millisecond is still a bound: never libcurl's or a cosocket's "no timeout"
+  { name = "deadline under 1 ms, silent server", fault = { kind = "slow_headers", delay_ms = 3000, path = LIST },
+    call = function(c) return c:user_device_list({}, { deadline = 0.0009 }) end, kind = "timeout", max_seconds = 1.5 },
+  { name = "call timeout under 1 ms, silent server", fault = { kind = "slow_headers", delay_ms = 3000, path = LIST },
+    call = function(c) return c:user_device_list({}, { timeout = 0.0004, retry = false }) end, kind = "timeout",
+    max_seconds = 1.5 },
+  { name = "client timeout under 1 ms, silent server",
+    fault = { kind = "slow_headers", delay_ms = 3000, path = LIST, count = 3 },
+    timeout = 0.0004, retry = { attempts = 1 }, call = list, kind = "timeout", max_seconds = 1.5 },
+  { name = "backoff ending at the deadline, silent server",
+    fault = { kind = "slow_headers", delay_ms = 3000, path = LIST, count = 5 },
+    call = function(c) return c:user_device_list({}, { deadline = 0.05, timeout = 0.049 }) end,
+    retry = { attempts = 5, base_delay = 0.001, max_delay = 0.001 }, kind = "timeout", max_seconds = 1.5 },
   { name = "5058 rate limit", fault = { kind = "code", code = 5058, path = SMS }, call = sms, code = 5058,
     err = "(rate limited; not retried)" },
 }
@@ -52,7 +65,7 @@ function _M.case(name)
 end
 
 --- Run one case. env = { url, ca, transport, refused_url }.
--- @return { threw, ok, err, code, elapsed, logs, secrets } (secrets: values that must not show)
+-- @return { threw, ok, err, code, kind, elapsed, logs, secrets } (secrets: values that must not show)
 function _M.run(case, env)
   local logs = {}
   local c = assert(quecapi.new {
@@ -70,13 +83,15 @@ function _M.run(case, env)
   if case.refused then
     c:set_tokens { access_token = "Bearer refused-case-token", access_expires = os.time() + 3600 }
   else
-    assert(c:phone_pwd_login { phone = _M.PHONE, password = _M.PASSWORD, internationalCode = "86" })
+    -- the case's own timeout is for the call under test, not for this login
+    assert(c:phone_pwd_login({ phone = _M.PHONE, password = _M.PASSWORD, internationalCode = "86" },
+      { timeout = 3, retry = false }))
   end
   local t = c:get_tokens()
   local started = core.monotonic()
-  local ok, res, err, code = pcall(case.call, c)
+  local ok, res, err, code, kind = pcall(case.call, c)
   return {
-    threw = not ok, ok = ok and res ~= nil, err = ok and err or tostring(res), code = code,
+    threw = not ok, ok = ok and res ~= nil, err = ok and err or tostring(res), code = code, kind = kind,
     elapsed = core.monotonic() - started, logs = logs,
     secrets = { config.user_domain_secret, _M.PASSWORD, t.access_token, t.refresh_token },
   }
