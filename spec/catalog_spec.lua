@@ -16,7 +16,7 @@ local BASE_URL = "https://iot-api.quectelcn.com"
 local FIELDS = {
   name = true, method = true, path = true, summary = true, auth = true, body = true,
   body_list = true, query = true, params = true, required = true, sign = true, encrypt = true,
-  sign_substitute = true,
+  sign_substitute = true, secret = true,
   paged = true, tokens = true, safe = true,
 }
 local METHODS = { GET = true, POST = true, PUT = true, DELETE = true }
@@ -143,6 +143,47 @@ describe("the catalog", function()
       if row.safe ~= nil and row.safe ~= true then bad("safe must be nil or true") end
       if row.paged ~= nil and row.paged ~= true then bad("paged must be nil or true") end
     end))
+  end)
+
+  it("[10.5] marks secret fields as data: documented parameters, signatures and encrypted fields", function()
+    assert_none(problems_of(function(row, bad)
+      if row.secret == nil then
+        if row.sign then bad("signs but marks no secret") end
+        if row.encrypt then bad("encrypts but marks no secret") end
+        return
+      end
+      if type(row.secret) ~= "table" or #row.secret == 0 then return bad("secret must be a non-empty list") end
+      local marked = {}
+      for _, name in ipairs(row.secret) do
+        if not row.params[name] then bad("secret field '" .. tostring(name) .. "' is not a parameter") end
+        marked[name] = true
+      end
+      if row.sign and not marked.signature then bad("signature is not marked secret") end
+      for wire in pairs(row.encrypt or {}) do
+        if not marked[wire] then bad("encrypted field '" .. wire .. "' is not marked secret") end
+      end
+    end))
+    -- The fields a review of 0.1 found shown verbatim in error excerpts.
+    local rows = by_name()
+    local function secret(name, field)
+      for _, f in ipairs(rows[name].secret or {}) do
+        if f == field then return true end
+      end
+      return false
+    end
+    for _, case in ipairs {
+      { "setPhone", "newPhoneCode" }, { "setPhone", "oldPhoneCode" }, { "phoneAuthLogin", "sign" },
+      { "phoneAuthLogin", "token" }, { "twitterAuthLogin", "oauthToken" },
+      { "twitterAuthLogin", "oauthTokenSecret" }, { "deviceBindingByPureBt", "encryptedBindingCode" },
+      { "deviceBindingByPureBt", "encryptedNewBindingSecret" },
+      { "deviceBindingByPureBt", "encryptedOldBindingSecret" }, { "shareDevice", "shareCode" },
+      { "shareInfo", "authKey" }, { "shareByUid", "authKey" }, { "phonePwdRegister", "smsCode" },
+      { "refreshToken", "refreshToken" },
+    } do
+      assert.is_true(secret(case[1], case[2]), case[1] .. "." .. case[2] .. " must be secret")
+    end
+    -- setUserInfo's signature is the user's profile text, not a secret
+    assert.is_false(secret("setUserInfo", "signature"))
   end)
 
   it("types every parameter with a known type", function()

@@ -47,6 +47,7 @@ return {
                random = "string", ts = "integer", userDomain = "string", signature = "string" },
     required = { "phone", "codeType", "internationalCode" },
     sign = { "phone", "codeType", "random", "ts" },
+    secret = { "signature" },
   },
   {
     name = "sendEmail", method = "POST",
@@ -68,6 +69,7 @@ return {
                lang = "integer", mcc = "integer", nationality = "integer", timezone = "integer" },
     required = { "phone", "pwd", "smsCode", "agreementList" },
     encrypt = { pwd = "password" },
+    secret = { "pwd", "smsCode" },
   },
   -- No v2 body is documented for email registration: the page's query form.
   {
@@ -80,6 +82,7 @@ return {
                timezone = "integer" },
     required = { "code", "email", "pwd" },
     encrypt = { pwd = "password" },
+    secret = { "code", "pwd" },
   },
   {
     name = "phonePwdLogin", method = "POST",
@@ -92,6 +95,7 @@ return {
     sign = { "internationalCode", "phone", "pwd", "random" },
     encrypt = { pwd = "password" },
     tokens = "issue",
+    secret = { "pwd", "signature" },
   },
   {
     name = "emailPwdLogin", method = "POST",
@@ -103,6 +107,7 @@ return {
     required = { "email", "pwd" },
     sign = { "email", "pwd", "random" }, encrypt = { pwd = "password" },
     tokens = "issue",
+    secret = { "pwd", "signature" },
   },
   {
     name = "refreshToken", method = "PUT",
@@ -112,6 +117,7 @@ return {
     params = { refreshToken = "string" },
     required = { "refreshToken" },
     tokens = "issue",
+    secret = { "refreshToken" },
   },
 
   -- Account: user info, logout, password, deletion, linked phone/email, third-party login
@@ -153,6 +159,7 @@ return {
     params = { newPwd = "string", oldPwd = "string", random = "string" },
     required = { "newPwd", "oldPwd" },
     encrypt = { oldPwd = "old_password", newPwd = "new_password" },
+    secret = { "newPwd", "oldPwd" },
   },
   -- pwd is optional: the platform resets to a default password without it.
   {
@@ -164,6 +171,7 @@ return {
                internationalCode = "string", phone = "string", pwd = "string", random = "string" },
     required = { "code" },
     encrypt = { pwd = "password" },
+    secret = { "code", "pwd" },
   },
   {
     name = "userDelete", method = "DELETE",
@@ -183,6 +191,7 @@ return {
                oldInternationalCode = "string", oldPhone = "string", oldPhoneCode = "string" },
     required = { "newInternationalCode", "newPhone", "newPhoneCode", "oldInternationalCode",
                  "oldPhone", "oldPhoneCode" },
+    secret = { "newPhoneCode", "oldPhoneCode" },
   },
   {
     name = "relationPhone", method = "POST",
@@ -191,6 +200,7 @@ return {
     auth = "token",
     params = { code = "string", phone = "string", internationalCode = "string" },
     required = { "code", "phone" },
+    secret = { "code" },
   },
   {
     name = "deletePhoneRelation", method = "DELETE",
@@ -199,6 +209,7 @@ return {
     auth = "token",
     params = { code = "string" },
     required = { "code" },
+    secret = { "code" },
   },
   {
     name = "relationEmail", method = "POST",
@@ -207,6 +218,7 @@ return {
     auth = "token",
     params = { code = "string", email = "string" },
     required = { "code", "email" },
+    secret = { "code" },
   },
   {
     name = "deleteEmailRelation", method = "DELETE",
@@ -215,6 +227,7 @@ return {
     auth = "token",
     params = { code = "string" },
     required = { "code" },
+    secret = { "code" },
   },
   -- China Mobile one-click login: `sign` is an MD5 made with the carrier's app
   -- secret, so the caller supplies it; nothing is signed with userDomainSecret.
@@ -228,6 +241,7 @@ return {
                encryptionalgorithm = "string", expandparams = "string", mcc = "integer" },
     required = { "appid", "msgid", "sign", "strictcheck", "systemtime", "token", "version" },
     tokens = "issue",
+    secret = { "sign", "token" },
   },
   {
     name = "alipayAuthLogin", method = "POST",
@@ -239,6 +253,7 @@ return {
     required = { "appId", "authCode" },
     sign = { "appId", "authCode" },
     tokens = "issue",
+    secret = { "authCode", "signature" },
   },
   {
     name = "qqAuthLogin", method = "POST",
@@ -250,6 +265,7 @@ return {
     required = { "accessToken" },
     sign = { "accessToken" },
     tokens = "issue",
+    secret = { "accessToken", "signature" },
   },
   {
     name = "wechatMiniprogramAuthLogin", method = "POST",
@@ -261,6 +277,7 @@ return {
     required = { "appId", "jsCode" },
     sign = { "appId", "jsCode" },
     tokens = "issue",
+    secret = { "jsCode", "signature" },
   },
   {
     name = "wechatOffiaccountAuthLogin", method = "POST",
@@ -272,6 +289,7 @@ return {
     required = { "appId", "code" },
     sign = { "appId", "code" },
     tokens = "issue",
+    secret = { "code", "signature" },
   },
   {
     name = "appleAuthLogin", method = "POST",
@@ -283,6 +301,7 @@ return {
     required = { "identityToken" },
     sign = { "identityToken" },
     tokens = "issue",
+    secret = { "identityToken", "signature" },
   },
   {
     name = "facebookAuthLogin", method = "POST",
@@ -294,6 +313,7 @@ return {
     required = { "appId", "code" },
     sign = { "appId", "code" },
     tokens = "issue",
+    secret = { "code", "signature" },
   },
   {
     name = "twitterAuthLogin", method = "POST",
@@ -305,6 +325,7 @@ return {
     required = { "appId", "oauthToken", "oauthTokenSecret" },
     sign = { "appId", "oauthToken", "oauthTokenSecret" },
     tokens = "issue",
+    secret = { "oauthToken", "oauthTokenSecret", "signature" },
   },
 
   -- Device binding and unbinding
@@ -344,6 +365,7 @@ return {
                deviceName = "string", fid = "string", frid = "string", isCommonDevice = "boolean",
                isMatter = "boolean", matterInfo = "object", productKey = "string" },
     required = { "bindingCode", "deviceKey", "productKey" },
+    secret = { "bindingCode" },
   },
   -- pwd is the device's Bluetooth password, sent as given: the user-password AES
   -- rule does not apply. random is also the IV of the encrypted fields. The
@@ -362,6 +384,7 @@ return {
     required = { "dk", "encryptedNewBindingSecret", "pk" },
     sign = { "pk", "dk", "bindingCode", "pwd" },
     sign_substitute = { bindingCode = "encryptedBindingCode" },
+    secret = { "bindingCode", "encryptedBindingCode", "encryptedNewBindingSecret", "encryptedOldBindingSecret", "pwd", "signature" },
   },
   {
     name = "batchGetPureBtResetCredentials", method = "POST",
@@ -388,6 +411,7 @@ return {
     params = { dk = "string", pk = "string", isInit = "boolean", pureBtResetCredentials = "string",
                random = "string" },
     required = { "dk", "pk" },
+    secret = { "pureBtResetCredentials" },
   },
 
   -- Device list, detail, TSL, current data, remote control, history
@@ -410,6 +434,7 @@ return {
     params = { dk = "string", pk = "string", shareCode = "string" },
     required = {},
     safe = true,
+    secret = { "shareCode" },
   },
   {
     name = "dmSetDeviceInfo", method = "PUT",
@@ -549,6 +574,7 @@ return {
     params = { acceptingExpireAt = "integer", dk = "string", pk = "string", authKey = "string",
                coverMark = "integer", sharingExpireAt = "integer" },
     required = { "acceptingExpireAt", "dk", "pk" },
+    secret = { "authKey" },
   },
   {
     name = "shareByUid", method = "POST",
@@ -559,6 +585,7 @@ return {
                email = "string", phone = "string", shareUid = "string",
                sharingExpireAt = "integer" },
     required = { "dk", "pk" },
+    secret = { "authKey" },
   },
   -- The API list says "Sharer"; the page: the share recipient accepts.
   {
@@ -568,6 +595,7 @@ return {
     auth = "token",
     params = { shareCode = "string", deviceName = "string" },
     required = { "shareCode" },
+    secret = { "shareCode" },
   },
   {
     name = "deviceShareUserList", method = "GET",
@@ -585,6 +613,7 @@ return {
     auth = "token",
     params = { shareCode = "string", sharingExpireAt = "integer" },
     required = { "shareCode", "sharingExpireAt" },
+    secret = { "shareCode" },
   },
   {
     name = "changeShareDeviceName", method = "PUT",
@@ -593,6 +622,7 @@ return {
     auth = "token",
     params = { deviceName = "string", shareCode = "string" },
     required = { "deviceName", "shareCode" },
+    secret = { "shareCode" },
   },
   {
     name = "ownerUserUnshareDevice", method = "DELETE",
@@ -601,6 +631,7 @@ return {
     auth = "token",
     params = { shareCode = "string" },
     required = { "shareCode" },
+    secret = { "shareCode" },
   },
   {
     name = "shareUserUnshareDevice", method = "DELETE",
@@ -609,6 +640,7 @@ return {
     auth = "token",
     params = { shareCode = "string" },
     required = { "shareCode" },
+    secret = { "shareCode" },
   },
 
   -- Homes (families), rooms, members, frequently used devices
