@@ -1,32 +1,37 @@
 --- The client: one pipeline for every call.
 --
---   catalog row + parameters
+--   catalog entry + parameters                   quecapi.catalog
 --   -> token (renewed when about to expire)      quecapi.tokens
 --   -> validate, fill, sign, build               quecapi.request  (client:prepare stops here)
 --   -> transport (curl, ngx or your own)         quecapi.transport.*
 --   -> decode, envelope check                    quecapi.response
 --   -> on 5032: renew the token once, repeat once
---   -> on a rejected signature with a skewed Date: correct the clock, re-sign once
+--   -> on a rejected signature with a skewed Date: correct the clock, re-sign once   quecapi.skew
 --   -> on a network error or 502/503/504 of a safe call: back off and retry  quecapi.retry
 --   -> token bookkeeping (login / refresh / logout)
 --
--- Every failure is `nil, err, code`: `err` names the method and the cause and
--- never carries a secret; `code` is the platform's code when it answered.
+-- All of it, renewal included, lives inside one deadline per call. Every failure
+-- is `nil, err, code, kind`: `err` one printable line naming the method and the
+-- cause, never carrying a secret; `code` the platform's code when it answered;
+-- `kind` one of usage, config, auth, timeout, connect, tls, network, too_large,
+-- http, platform, rate_limited.
 -- @module quecapi.client
 
-local catalog = require "quecapi.endpoints"
+local catalog = require "quecapi.catalog"
 local request = require "quecapi.request"
 local response = require "quecapi.response"
 local tokens = require "quecapi.tokens"
 local retry = require "quecapi.retry"
 local redact = require "quecapi.redact"
+local skew = require "quecapi.skew"
 local time = require "quecapi.time"
+local json = require "quecapi.json"
 local logger = require "quecapi.log"
 
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable = setmetatable
-local format, gsub, lower, find = string.format, string.gsub, string.lower, string.find
-local min, abs, floor = math.min, math.abs, math.floor
+local format, gsub, lower, find, match = string.format, string.gsub, string.lower, string.find, string.match
+local min = math.min
 
 local VERSION = "0.1.0"
 
@@ -38,32 +43,11 @@ local REGIONS = {
 }
 _M.REGIONS = REGIONS
 
---- `phonePwdLogin` -> `phone_pwd_login`, `productTSL` -> `product_tsl`.
-local function snake_case(name)
-  name = gsub(name, "(%u+)(%u%l)", "%1_%2")
-  name = gsub(name, "([%l%d])(%u)", "%1_%2")
-  return lower(name)
-end
-_M.snake_case = snake_case
+_M.snake_case = catalog.snake_case
 
--- Both spellings find a row: the API's name and the method name.
-local rows = {}
-for _, row in ipairs(catalog) do
-  row.method_name = snake_case(row.name)
-  row.passwords = {}
-  for wire, plain in pairs(row.encrypt or {}) do row.passwords[plain] = wire end
-  if row.query then
-    row.query_set = {}
-    for _, q in ipairs(row.query) do row.query_set[q] = true end
-  end
-  rows[row.name] = row
-  rows[row.method_name] = row
-end
-_M.rows = rows
-
--- Clock corrections learnt from the platform's Date header, per base URL, so that
--- short-lived clients (one per nginx request) share what one of them learnt.
-local skews = {}
+--- Pages `paginate` fetches at most unless told otherwise: a server that always
+-- says there is a next page must not keep a loop going for ever.
+_M.MAX_PAGES = 10000
 
 --- A client of the platform, made by `quecapi.new`. Besides the methods below it
 -- has one method per catalog operation (see `quecapi.methods`) and the typed
@@ -79,35 +63,26 @@ local client_mt = { __index = Client }
 --- Wall-clock milliseconds as the platform sees them (corrected for skew).
 -- @treturn int
 function Client:now_ms()
-  return self.clock() + (skews[self.base_url] or 0)
+  return self.clock() + skew.offset(self.base_url)
 end
 
--- The clock is off when the platform's Date differs from ours by over a minute.
--- Record the difference (or forget an old one that no longer holds); true when
--- that changed what we send.
-local function learn_skew(self, headers)
-  local server = time.parse_http_date(headers and headers.date)
-  if not server then return false end
-  local offset = server - self.clock() / 1000
-  local ms = abs(offset) > 60 and floor(offset + 0.5) * 1000 or nil
-  if skews[self.base_url] == ms then return false end
-  skews[self.base_url] = ms
-  if ms then
-    self.log("warn", "local clock is %ds off the platform's; signing with the platform's time", ms / 1000)
-  end
-  return true
-end
+-- Transport failure kinds as the client reports them.
+local TRANSPORT_KINDS = {
+  timeout = "timeout", connect = "connect", tls = "tls", network = "network",
+  too_large = "too_large", url = "usage", usage = "usage", closed = "network",
+}
 
 -- `extra`: this call's own secret values (passwords, signature, SMS code...).
-local function fail(self, row, err, code, extra)
-  return nil, row.method_name .. ": " .. redact.text(err, self:secrets(extra)), code
+local function fail(self, e, err, code, extra, kind)
+  return nil, e.method_name .. ": " .. redact.line(redact.text(tostring(err), self:secrets(extra))), code, kind
 end
 
--- The Authorization value a row needs: false for none, nil, err, code on failure.
-local function authorization(self, row)
-  if row.auth == "token" then return tokens.access(self) end
-  if row.auth == "refresh" then
-    local t = tokens.get(self)
+-- The Authorization value an entry needs: false for none; nil, err, code, kind on failure.
+local function authorization(self, e, deadline)
+  if e.auth == "token" then return self.tokens:access(deadline) end
+  if e.auth == "refresh" then
+    local t, err, kind = self.tokens:get()
+    if err then return nil, err, nil, kind end
     return t and t.access_token or false
   end
   return false
@@ -121,37 +96,67 @@ local function log_call(self, extra, level, fmt, ...)
   self.log(level, "%s", redact.text(format(fmt, ...), self:secrets(extra)))
 end
 
---- Run one call: `build(self, row, arg, auth)` makes the request (again for every
+local function positive(v)
+  return type(v) == "number" and v > 0 and v < 1e9
+end
+
+local CALL_OPTIONS = { retry = true, deadline = true, timeout = true }
+
+-- Per-call options: nil or a table of retry, deadline, timeout. true, or nil, err.
+local function check_opts(opts, extra)
+  if opts == nil then return true end
+  if type(opts) ~= "table" then return nil, "options must be a table (retry, deadline, timeout)" end
+  for k, v in pairs(opts) do
+    if not (CALL_OPTIONS[k] or (extra and extra[k])) then
+      return nil, format("unknown option '%s' (retry, deadline, timeout)", tostring(k))
+    end
+    if (k == "deadline" or k == "timeout") and not positive(v) then
+      return nil, format("option '%s' must be a positive number of seconds", k)
+    end
+  end
+  return true
+end
+
+-- The insecure-TLS warning, once per base URL in a process (clients come and go).
+local warned_insecure = {}
+
+-- The platform's answer when a token is no good: renew once and repeat once.
+local AUTH_FAILED = { [5032] = true }
+
+--- Run one call: `build(self, e, arg, auth)` makes the request (again for every
 -- attempt, so a retry carries a fresh ts and signature). A function and its
 -- argument rather than a closure: LuaJIT cannot compile a trace that creates a
 -- closure, and this runs on every call.
-local function execute(self, row, build, arg, opts)
-  local policy, may_retry = self.retry, row.safe
+local function execute(self, e, build, arg, opts)
+  local ok, err = check_opts(opts)
+  if not ok then return fail(self, e, err, nil, nil, "usage") end
+  local policy, may_retry = self.retry, e.safe
   if opts and opts.retry ~= nil then
-    local err
     policy, err = retry.policy(opts.retry)
-    if not policy then return fail(self, row, err) end
+    if not policy then return fail(self, e, err, nil, nil, "usage") end
     may_retry = opts.retry ~= false
   end
   local deadline = time.monotonic() + (opts and opts.deadline or policy.deadline)
   local timeout = opts and opts.timeout or self.timeout
 
-  if self.verify == false and not self.warned_insecure then
-    self.warned_insecure = true
+  if self.verify == false and not warned_insecure[self.base_url] then
+    warned_insecure[self.base_url] = true
     self.log("warn", "TLS certificate verification is disabled (verify = false)")
   end
 
-  local auth, err, code = authorization(self, row)
-  if auth == nil then return fail(self, row, err, code) end
+  local auth, code, kind
+  auth, err, code, kind = authorization(self, e, deadline)
+  if auth == nil then return fail(self, e, err, code, nil, kind) end
   local renewed, resigned, attempt = false, false, 1
   while true do
-    local req
-    req, err = build(self, row, arg, auth or nil)
-    if not req then return fail(self, row, err) end
-    local extra = req.secrets
+    local req, extra = build(self, e, arg, auth or nil)
+    if not req then return fail(self, e, extra, nil, nil, "usage") end
     local remaining = deadline - time.monotonic()
     if remaining <= 0 then
-      return fail(self, row, format("deadline exceeded after %d attempt(s)", attempt - 1))
+      if attempt == 1 then
+        return fail(self, e, "deadline exceeded before the request was sent", nil, extra, "timeout")
+      end
+      return fail(self, e, format("deadline exceeded after %d attempt(s)", attempt - 1), nil, extra, "timeout")
     end
     req.timeout = min(timeout, remaining)
 
@@ -163,40 +168,47 @@ local function execute(self, row, build, arg, opts)
       status, body, headers = nil, "the transport returned no status and body", "network"
     end
     if not status then
-      local kind = headers or "network"
+      kind = TRANSPORT_KINDS[headers] or "network"
       err = format("request failed (%s): %s", kind, tostring(body))
       transient = retry.RETRYABLE_KINDS[kind] or false
       log_call(self, extra, "warn", "%s %s failed after %.0fms: %s", req.method, req.path, ms, err)
     else
-      doc, err, rcode, transient = response.read(status, body, self, extra)
+      doc, err, rcode, transient, kind = response.read(status, body, self, extra)
       log_call(self, extra, doc and "info" or "warn", "%s %s -> HTTP %d, code %s, %.0fms",
         req.method, req.path, status, tostring(doc and doc.code or rcode), ms)
     end
 
     if doc then
-      if row.tokens == "issue" then
-        local ok, terr = tokens.save(self, doc.data)
-        if not ok then return fail(self, row, terr, nil, extra) end
-      elseif row.tokens == "revoke" then
-        tokens.clear(self)
+      if e.tokens == "issue" then
+        local saved, terr = self.tokens:save(doc.data)
+        if not saved then return fail(self, e, terr, nil, extra, "platform") end
+      elseif e.tokens == "revoke" then
+        self.tokens:clear()
       end
       return doc
     end
 
-    if rcode == 5032 and row.auth == "token" and not renewed then
+    if AUTH_FAILED[rcode] and e.auth == "token" and not renewed then
       -- the token died early (or was revoked): renew once and repeat once
       renewed = true
-      local token, terr = tokens.renew(self, auth)
+      local token, terr, _, tkind = self.tokens:renew(auth, deadline)
       if not token then
-        return fail(self, row, "access token rejected (5032) and renewal failed: " .. tostring(terr), 5032, extra)
+        local why = format("access token rejected (%s) and renewal failed: %s", tostring(rcode), tostring(terr))
+        return fail(self, e, why, rcode, extra, tkind == "timeout" and "timeout" or "auth")
       end
       auth = token
-    elseif rcode == 5420 and row.params.ts and not resigned and learn_skew(self, headers) then
+    elseif rcode == 5420 and e.params.ts and not resigned
+        and skew.learn(self.base_url, type(headers) == "table" and headers.date or nil, self.clock()) then
       resigned = true
+      local offset = skew.offset(self.base_url) / 1000
+      if offset ~= 0 then
+        self.log("warn", "local clock is %ds off the platform's; signing with the platform's time", offset)
+      end
     elseif transient and may_retry and attempt < policy.attempts then
       local delay = retry.delay(policy, attempt)
-      if time.monotonic() + delay >= deadline then
-        return fail(self, row, err .. " (no time left to retry)", rcode, extra)
+      -- an attempt needs some time of its own after the sleep
+      if time.monotonic() + delay + 0.001 >= deadline then
+        return fail(self, e, err .. " (no time left to retry)", rcode, extra, kind)
       end
       log_call(self, extra, "info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
         attempt + 1, policy.attempts)
@@ -204,25 +216,23 @@ local function execute(self, row, build, arg, opts)
       attempt = attempt + 1
     else
       if transient and attempt > 1 then err = format("%s (after %d attempts)", err, attempt) end
-      return fail(self, row, err, rcode, extra)
+      if AUTH_FAILED[rcode] then kind = "auth" end
+      return fail(self, e, err, rcode, extra, kind)
     end
   end
 end
 
-local function find_row(name)
-  local row = type(name) == "string" and rows[name]
-  if not row then
-    return nil, format("unknown operation '%s'", tostring(name))
-  end
-  return row
+-- An unknown operation, reported under the name of the method that was asked.
+local function unknown(method, name)
+  return nil, format("%s: unknown operation '%s'", method, redact.line(tostring(name))), nil, "usage"
 end
 
 -- The refresh call fills its refreshToken from the store unless given.
-local function with_defaults(self, row, params)
-  if row.auth == "refresh" and (params == nil or (type(params) == "table" and params.refreshToken == nil)) then
+local function with_defaults(self, e, params)
+  if e.auth == "refresh" and (params == nil or (type(params) == "table" and params.refreshToken == nil)) then
     local copy = {}
     for k, v in pairs(params or {}) do copy[k] = v end
-    local t = tokens.get(self)
+    local t = self.tokens:get()
     copy.refreshToken = t and t.refresh_token
     return copy
   end
@@ -236,16 +246,15 @@ end
 --- Build the request a call would send, without sending it.
 -- @tparam string name operation (`user_device_list` or `userDeviceList`)
 -- @tparam[opt] table params the call's parameters
--- @treturn table `{method, url, headers, body, timeout, connect_timeout, max_body}`, or nil, err
+-- @treturn table `{method, url, headers, body, timeout, connect_timeout, max_body}`, or nil, err, code, kind
 function Client:prepare(name, params)
-  local row, err = find_row(name)
-  if not row then return nil, err end
-  local auth, code
-  auth, err, code = authorization(self, row)
-  if auth == nil then return fail(self, row, err, code) end
+  local e = catalog.find(name)
+  if not e then return unknown("prepare", name) end
+  local auth, err, code, kind = authorization(self, e, time.monotonic() + self.retry.deadline)
+  if auth == nil then return fail(self, e, err, code, nil, kind) end
   local req
-  req, err = request.prepare(self, row, with_defaults(self, row, params), auth or nil)
-  if not req then return fail(self, row, err) end
+  req, err = request.prepare(self, e, with_defaults(self, e, params), auth or nil)
+  if not req then return fail(self, e, err, nil, nil, "usage") end
   return req
 end
 
@@ -253,54 +262,86 @@ end
 -- @tparam string name operation name
 -- @tparam table params the API's parameters
 -- @tparam[opt] table opts `retry` (true/false/policy), `deadline`, `timeout` for this call
--- @return the decoded envelope, or nil, err, code
+-- @return the decoded envelope, or nil, err, code, kind
 function Client:call(name, params, opts)
-  local row, err = find_row(name)
-  if not row then return nil, err end
-  return execute(self, row, request.prepare, with_defaults(self, row, params), opts)
+  local e = catalog.find(name)
+  if not e then return unknown("call", name) end
+  return execute(self, e, request.prepare, with_defaults(self, e, params), opts)
 end
 
 local function build_generic(self, _, spec, auth)
   return request.generic(self, spec, auth)
 end
 
+local GENERIC = { method_name = "request", params = {}, auth = "token" }
+
 --- Send a request that is not in the catalog, through the same pipeline.
 -- @tparam table spec `method` (GET), `path`, `query` (table), `body` (table -> JSON, or string),
 --   `auth` (default true: send the access token)
 -- @tparam[opt] table opts as for `call`
 function Client:request(spec, opts)
-  if type(spec) ~= "table" then return nil, "request: spec must be a table" end
+  if type(spec) ~= "table" then return fail(self, GENERIC, "spec must be a table", nil, nil, "usage") end
   local method = spec.method or "GET"
-  local row = {
+  local e = {
     method_name = "request", params = {},
     auth = spec.auth == false and "none" or "token",
     safe = method == "GET" or method == "HEAD" or nil,
   }
-  return execute(self, row, build_generic, spec, opts)
+  return execute(self, e, build_generic, spec, opts)
+end
+
+-- A signature of a page's items, to notice a server that answers the same page again.
+local function page_signature(list)
+  return json.encode(list) or ""
 end
 
 --- Iterate over every item of every page of a paged operation.
--- The loop sees `false, err, code` once if a page cannot be fetched.
+-- The walk ends after the last page: when the server says there is no next
+-- page, when `page * pageSize` reaches `total`, on an empty page, on a page
+-- identical to the one before (a server ignoring `page`), and at the latest
+-- after `opts.max_pages` pages (default `MAX_PAGES`, 10000), which the loop sees
+-- as `false, err, nil, "too_large"`.
+-- The loop sees `false, err, code, kind` once if a page cannot be fetched.
 -- @tparam string name a paged operation
 -- @tparam[opt] table params its parameters (`page` and `pageSize` start the walk)
--- @tparam[opt] table opts per-call options
+-- @tparam[opt] table opts per-call options, and `max_pages`
 -- @return an iterator for a generic `for`
 -- @usage for device, err in client:paginate("user_device_list", { pageSize = 50 }) do ... end
 function Client:paginate(name, params, opts)
-  local row, err = find_row(name)
-  if row and not row.paged then err = format("'%s' is not a paged operation", row.method_name) end
+  local e, err, kind = catalog.find(name), nil, "usage"
+  if not e then
+    err = select(2, unknown("paginate", name))
+  elseif not e.paged then
+    err = format("paginate: '%s' is not a paged operation", e.method_name)
+  end
+  local max_pages, call_opts = _M.MAX_PAGES, opts
+  if not err then
+    local ok, oerr = check_opts(opts, { max_pages = true })
+    if not ok then
+      err = "paginate: " .. oerr
+    elseif opts and opts.max_pages ~= nil then
+      max_pages = request.to_integer(opts.max_pages)
+      if not max_pages or max_pages < 1 then
+        err = "paginate: option 'max_pages' must be a positive integer"
+      end
+      call_opts = {}
+      for k, v in pairs(opts) do
+        if k ~= "max_pages" then call_opts[k] = v end
+      end
+    end
+  end
   local p = {}
   if type(params) == "table" then
     for k, v in pairs(params) do p[k] = v end
   end
   p.page = request.to_integer(p.page) or 1
   p.pageSize = request.to_integer(p.pageSize) or 10
-  local list, i, last, done = nil, 0, false, false
+  local list, i, last, done, pages, previous = nil, 0, false, false, 0, nil
   return function()
     if done then return nil end
     if err then
       done = true
-      return false, err
+      return false, err, nil, kind
     end
     while true do
       if list and i < #list then
@@ -311,69 +352,92 @@ function Client:paginate(name, params, opts)
         done = true
         return nil
       end
-      local res, cerr, code = self:call(row.name, p, opts)
+      if pages >= max_pages then
+        done = true
+        return false, format("paginate: stopped after %d pages (opts.max_pages)", max_pages), nil, "too_large"
+      end
+      local res, cerr, code, ckind = self:call(e.name, p, call_opts)
       if not res then
         done = true
-        return false, cerr, code
+        return false, cerr, code, ckind
       end
+      pages = pages + 1
       local data = type(res.data) == "table" and res.data or {}
       list, i = type(data.list) == "table" and data.list or {}, 0
+      local signature = page_signature(list)
+      local total = tonumber(data.total)
       if #list == 0 then
         last = true
-      elseif data.hasNextPage ~= nil then
-        last = not data.hasNextPage
-      elseif tonumber(data.total) then
-        last = p.page * p.pageSize >= tonumber(data.total)
-      else
+      elseif signature == previous then
+        list, last = {}, true -- the same items again: the server ignores `page`
+      elseif data.hasNextPage == false then
+        last = true
+      elseif total then
+        last = p.page * p.pageSize >= total
+      elseif data.hasNextPage == nil then
         last = #list < p.pageSize
       end
+      previous = signature
       p.page = p.page + 1
     end
   end
 end
 
+local function check_account(a)
+  if a == nil then return true end
+  if type(a) ~= "table" then return nil, "account must be a table" end
+  for _, k in ipairs { "phone", "email", "password", "internationalCode" } do
+    if a[k] ~= nil and type(a[k]) ~= "string" then return nil, format("account.%s must be a string", k) end
+  end
+  if a.password == nil or a.password == "" then return nil, "account.password is required" end
+  if a.phone and a.phone ~= "" then return true end
+  if a.email and a.email ~= "" then return true end
+  return nil, "account needs a phone or an email"
+end
+
+local LOGIN = { method_name = "login" }
+
 --- Log in with an account: the one given as `account` to `quecapi.new`, or this one.
 -- @tparam[opt] table account `{ phone, password, internationalCode }` or `{ email, password }`
--- @return the login envelope, or nil, err, code
-function Client:login(account)
+-- @tparam[opt] table opts per-call options
+-- @return the login envelope, or nil, err, code, kind
+function Client:login(account, opts)
   account = account or self.account
-  if type(account) ~= "table" or type(account.password) ~= "string" then
-    return nil, "login: no account (phone or email, and password)"
+  if account == nil then
+    return fail(self, LOGIN, "no account (phone or email, and password)", nil, nil, "usage")
+  end
+  local ok, err = check_account(account)
+  if not ok then
+    return fail(self, LOGIN, err, nil, { type(account) == "table" and account.password or nil }, "usage")
   end
   if account.email then
-    return self:call("emailPwdLogin", { email = account.email, password = account.password })
+    return self:call("emailPwdLogin", { email = account.email, password = account.password }, opts)
   end
   return self:call("phonePwdLogin", { phone = account.phone, password = account.password,
-                                      internationalCode = account.internationalCode or "86" })
+                                      internationalCode = account.internationalCode or "86" }, opts)
 end
 
 --- Log out on the platform and forget the tokens (even when the platform call fails).
--- @return the envelope, or nil, err, code
+-- @return the envelope, or nil, err, code, kind
 function Client:logout()
-  local res, err, code = self:call("userLogout", {})
-  tokens.clear(self)
-  return res, err, code
-end
-
--- The refresh call, with the tokens the renewal saw.
-function Client:_refresh(t)
-  return self:call("refreshToken", { refreshToken = t.refresh_token })
+  local res, err, code, kind = self:call("userLogout", {})
+  self.tokens:clear()
+  return res, err, code, kind
 end
 
 --- The tokens the client holds (they are secrets: do not log them).
 -- @treturn table|nil `{access_token, access_expires, refresh_token, refresh_expires}`
 function Client:get_tokens()
-  return tokens.get(self)
+  return (self.tokens:get())
 end
 
 --- Use tokens obtained elsewhere (a previous run, another process).
 -- @tparam table t `{access_token, access_expires, refresh_token, refresh_expires}`
--- @return true, or nil, err
+-- @return true, or nil, err, nil, kind
 function Client:set_tokens(t)
-  if type(t) ~= "table" or type(t.access_token) ~= "string" then
-    return nil, "set_tokens: access_token (a string) is required"
-  end
-  return self.store:set(self.token_key, t)
+  local ok, err = self.tokens:set(t)
+  if not ok then return nil, "set_tokens: " .. err, nil, "usage" end
+  return true
 end
 
 --- Secret values this client knows (and `extra` ones of a call), for redaction.
@@ -383,10 +447,11 @@ function Client:secrets(extra)
   local list = { self.user_domain_secret }
   for _, v in ipairs(extra or {}) do list[#list + 1] = v end
   if self.account then list[#list + 1] = self.account.password end
-  local t = tokens.get(self)
-  if t then
-    list[#list + 1] = t.access_token
-    list[#list + 1] = t.refresh_token
+  -- straight from the store: what is kept there is secret even when unusable
+  local t = self.store:get(self.token_key)
+  if type(t) == "table" then
+    if type(t.access_token) == "string" then list[#list + 1] = t.access_token end
+    if type(t.refresh_token) == "string" then list[#list + 1] = t.refresh_token end
   end
   return list
 end
@@ -396,11 +461,11 @@ function Client:close()
   if self.transport.close then self.transport:close() end
 end
 
--- One method per catalog row, built once.
-for _, row in ipairs(catalog) do
-  assert(Client[row.method_name] == nil, "catalog name clashes with a client method: " .. row.name)
-  local name = row.name
-  Client[row.method_name] = function(self, params, opts)
+-- One method per catalog entry, built once.
+for _, e in ipairs(catalog.entries) do
+  assert(Client[e.method_name] == nil, "catalog name clashes with a client method: " .. e.name)
+  local name = e.name
+  Client[e.method_name] = function(self, params, opts)
     return self:call(name, params, opts)
   end
 end
@@ -421,7 +486,7 @@ local OPTIONS = {
   clock = "function", random = "function", transport = "any", token_store = "any",
   token_key = "string", token_file = "string", token_dict = "string", max_body = "number",
   account = "table", refresh_margin = "number", lock_timeout = "number", retry = "any",
-  log = "function", user_agent = "string",
+  log = "function", user_agent = "string", allow_http = "boolean",
 }
 
 local function make_store(config)
@@ -437,7 +502,7 @@ local function make_store(config)
     local path = config.token_file
     if not path then
       local home = os.getenv("HOME")
-      if not home then return nil, "token_file is required (no HOME)" end
+      if not home or home == "" then return nil, "token_file is required (no HOME)" end
       path = home .. "/.cache/quecapi/tokens.json"
     end
     return require("quecapi.store.file").new { path = path }
@@ -458,18 +523,34 @@ local function make_transport(config)
   return nil, "transport must be \"auto\", \"curl\", \"ngx\" or a table with a request method"
 end
 
-local function check_account(a)
-  if a == nil then return true end
-  if type(a.password) ~= "string" or a.password == "" then return nil, "account.password is required" end
-  if type(a.phone) == "string" and a.phone ~= "" then return true end
-  if type(a.email) == "string" and a.email ~= "" then return true end
-  return nil, "account needs a phone or an email"
+--- The origin of a base URL, `scheme://host:port` with the port always written,
+-- or nil, err. Tokens are kept per origin: a token issued by one host is never
+-- sent to another.
+-- @tparam string url
+local function origin_of(url)
+  local scheme, authority = match(url, "^(%a[%w+.%-]*)://([^/?#]*)")
+  if not scheme then return nil, "base_url must be an http(s) URL" end
+  scheme = lower(scheme)
+  if scheme ~= "http" and scheme ~= "https" then return nil, "base_url must be an http(s) URL" end
+  if find(authority, "@", 1, true) then return nil, "base_url must not carry credentials" end
+  local host, port = match(authority, "^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = match(authority, "^([^:]+)(.*)$") end
+  if not host then return nil, "base_url has no host" end
+  if port == "" then
+    port = scheme == "https" and "443" or "80"
+  else
+    port = match(port, "^:(%d+)$")
+    if not port or tonumber(port) < 1 or tonumber(port) > 65535 then return nil, "base_url has an invalid port" end
+  end
+  return scheme .. "://" .. lower(host) .. ":" .. tonumber(port), scheme, lower(host)
+end
+_M.origin_of = origin_of
+
+local function is_loopback(host)
+  return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
---- Make a client. No network I/O happens here.
--- @section construction
-
-local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...) end
+local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...), nil, "config" end
 
 -- Apart from `new`: a closure over `self` there would keep LuaJIT from compiling
 -- it even when there is no hook, and in nginx a client is made per request.
@@ -477,17 +558,38 @@ local function hooked_log(self, hook)
   return logger.new(hook, function() return self:secrets() end)
 end
 
---- Make a client (`quecapi.new`).
+-- The token keeper's two ways to renew, as calls of this client.
+local function renewals(self)
+  local function left(deadline)
+    local l = deadline - time.monotonic()
+    if l <= 0 then return nil end
+    return l
+  end
+  local function refresh(t, deadline)
+    local l = left(deadline)
+    if not l then return nil, "deadline exceeded before the token refresh", nil, "timeout" end
+    return self:call("refreshToken", { refreshToken = t.refresh_token }, { deadline = l })
+  end
+  local function login(deadline)
+    local l = left(deadline)
+    if not l then return nil, "deadline exceeded before the login", nil, "timeout" end
+    return self:login(nil, { deadline = l })
+  end
+  return refresh, self.account and login or nil
+end
+
+--- Make a client (`quecapi.new`). No network I/O happens here.
 -- @tparam table config `user_domain`, `user_domain_secret` (required); `region` or
---   `base_url`; `account`; `timeout`, `connect_timeout`; `retry`; `ca_file`, `verify`;
---   `max_body`; `transport`; `token_store`, `token_file`, `token_dict`, `token_key`,
---   `refresh_margin`, `lock_timeout`; `log`; `clock`, `random`; `user_agent`
--- @return a `Client`, or nil, err
+--   `base_url`; `allow_http`; `account`; `timeout`, `connect_timeout`; `retry`;
+--   `ca_file`, `verify`; `max_body`; `transport`; `token_store`, `token_file`,
+--   `token_dict`, `token_key`, `refresh_margin`, `lock_timeout`; `log`; `clock`,
+--   `random`; `user_agent`
+-- @return a `Client`, or nil, err, nil, "config"
 function _M.new(config)
-  if type(config) ~= "table" then return nil, "quecapi.new: config must be a table" end
+  if type(config) ~= "table" then return nil, "quecapi.new: config must be a table", nil, "config" end
   for k, v in pairs(config) do
     local want = OPTIONS[k]
-    if not want then return bad("unknown option '%s'", tostring(k)) end
+    if not want then return bad("unknown option '%s'", redact.line(tostring(k))) end
     if want ~= "any" and type(v) ~= want then return bad("option '%s' must be a %s", k, want) end
   end
   for _, k in ipairs { "user_domain", "user_domain_secret" } do
@@ -497,12 +599,18 @@ function _M.new(config)
   if not base_url then
     local region = config.region or "cn"
     base_url = REGIONS[region]
-    if not base_url then return bad("unknown region '%s' (cn, eu)", region) end
+    if not base_url then return bad("unknown region '%s' (cn, eu)", redact.line(region)) end
   end
-  if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s?#]") then
+  if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s%c?#]") then
     return bad("base_url must be an http(s) URL without query or fragment")
   end
   base_url = gsub(base_url, "/+$", "")
+  local origin, scheme, host = origin_of(base_url)
+  if not origin then return bad("%s", scheme) end
+  if scheme == "http" and not is_loopback(host) and not config.allow_http then
+    return bad("base_url is plain http to %s: tokens and passwords would cross the network unencrypted "
+      .. "(use https, or set allow_http = true)", host)
+  end
   for _, k in ipairs { "timeout", "connect_timeout", "max_body", "refresh_margin", "lock_timeout" } do
     local v = config[k]
     if v ~= nil then
@@ -523,27 +631,36 @@ function _M.new(config)
   if not transport then return bad("%s", err) end
 
   local account = config.account
+  local key = config.token_key or (config.user_domain ..
+    (account and (":" .. (account.email or ((account.internationalCode or "86") .. "-" .. account.phone))) or ""))
   local self = setmetatable({
     base_url = base_url,
+    origin = origin,
     user_domain = config.user_domain,
     user_domain_secret = config.user_domain_secret,
     user_agent = config.user_agent or ("quecapi/" .. VERSION),
     timeout = config.timeout or 10,
     connect_timeout = config.connect_timeout or 5,
     max_body = config.max_body or 8 * 1024 * 1024,
-    refresh_margin = config.refresh_margin or 300,
-    lock_timeout = config.lock_timeout or (config.timeout or 10) + 5,
     verify = config.verify,
     clock = config.clock or time.now_ms,
     random = config.random or require("quecapi.core").random_string,
     account = account,
-    token_key = config.token_key or (config.user_domain ..
-      (account and (":" .. (account.email or ((account.internationalCode or "86") .. "-" .. account.phone))) or "")),
+    -- one origin's tokens are never sent to another
+    token_key = origin .. " " .. key,
     store = store,
     transport = transport,
     retry = policy,
   }, client_mt)
   self.log = config.log and hooked_log(self, config.log) or logger.noop
+  local refresh, login = renewals(self)
+  self.tokens = tokens.new {
+    store = store, key = self.token_key, clock = self.clock,
+    margin = config.refresh_margin or 300,
+    lock_timeout = config.lock_timeout or (config.timeout or 10) + 5,
+    refresh = refresh, login = login,
+    log = function(...) return self.log(...) end,
+  }
   return self
 end
 

@@ -12,7 +12,8 @@ local core = require "quecapi.core"
 
 local type, pairs, tostring = type, pairs, tostring
 local concat, sort = table.concat, table.sort
-local format, gsub, byte = string.format, string.gsub, string.byte
+local format, gsub, byte, find = string.format, string.gsub, string.byte, string.find
+local floor, tonumber = math.floor, tonumber
 local tointeger = math.tointeger -- nil on Lua 5.1 / LuaJIT: numbers stay doubles
 local huge = math.huge
 local json_decode = core.json_decode
@@ -77,16 +78,36 @@ local function encode_table(t, depth)
   return "{" .. concat(out, ",") .. "}"
 end
 
+-- printf writes the locale's decimal point ("21,5" under de_DE); JSON, query
+-- strings and signatures want ".". Whatever a locale uses (one byte or several)
+-- becomes "."; digits, signs and the exponent are the same in every locale.
+local function c_locale(s)
+  if find(s, "^[%d%.eE%+%-]*$") then return s end
+  return (gsub(s, "[^%d%.eE%+%-]+", "."))
+end
+
+--- The text of a finite number as JSON (and the platform's query strings) write
+-- it: integers in full digits, other numbers in the fewest digits that read back
+-- the same, with "." as the decimal point whatever the C locale says.
+-- @tparam number v a finite number
+-- @treturn string
+local function number_text(v)
+  if tointeger and tointeger(v) then return format("%d", v) end
+  if v == floor(v) and v > -2^53 and v < 2^53 then
+    return format("%.0f", v)
+  end
+  local s = c_locale(format("%.14g", v))
+  if tonumber(s) ~= v then s = c_locale(format("%.17g", v)) end
+  return s
+end
+_M.number_text = number_text
+
 encode_value = function(v, depth)
   local tv = type(v)
   if tv == "string" then return encode_string(v) end
   if tv == "number" then
     if v ~= v or v == huge or v == -huge then error("cannot encode NaN or infinity", 0) end
-    if tointeger and tointeger(v) then return format("%d", v) end
-    if not tointeger and v == math.floor(v) and v > -2^53 and v < 2^53 then
-      return format("%.0f", v)
-    end
-    return format("%.17g", v)
+    return number_text(v)
   end
   if tv == "boolean" then return tostring(v) end
   if v == nil or v == null then return "null" end

@@ -8,7 +8,7 @@
 
 local core = require "quecapi.core"
 local json = require "quecapi.json"
-local redact = require "quecapi.redact"
+local catalog = require "quecapi.catalog"
 
 local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
 local format, gsub, byte, find = string.format, string.gsub, string.byte, string.find
@@ -18,19 +18,8 @@ local tointeger = math.tointeger
 
 local _M = {}
 
--- Does the client fill this parameter on this row? Then a caller may not pass it.
-local function owned(row, k)
-  if k == "userDomain" or k == "ts" then return row.params[k] ~= nil end
-  if k == "signature" then return row.sign ~= nil end
-  if k == "random" then
-    if row.encrypt then return true end
-    for _, f in ipairs(row.sign or {}) do
-      if f == "random" then return true end
-    end
-  end
-  return false
-end
-_M.owned = owned
+local owned = catalog.owned
+local number_text = json.number_text
 
 local RANDOM_LENGTH = 16
 
@@ -87,8 +76,15 @@ local checkers = {
     if type(v) == "table" and is_list(v) then
       local parts = {}
       for i, item in ipairs(v) do
-        if type(item) ~= "string" and type(item) ~= "number" then return nil, "a list of strings" end
-        parts[i] = tostring(to_integer(item) or item)
+        if type(item) == "number" then
+          if item ~= item or item == huge or item == -huge then return nil, "a list of strings" end
+          item = number_text(item)
+        elseif type(item) ~= "string" then
+          return nil, "a list of strings"
+        end
+        -- the list goes on the wire joined by commas: one element must not become two
+        if find(item, ",", 1, true) then return nil, "a list of strings without commas" end
+        parts[i] = item
       end
       return concat(parts, ",")
     end
@@ -144,11 +140,7 @@ end
 local function wire_string(v)
   local tv = type(v)
   if tv == "string" then return v end
-  if tv == "number" then
-    local i = to_integer(v)
-    if i then return format("%d", i) end
-    return format("%.17g", v)
-  end
+  if tv == "number" then return number_text(v) end
   if tv == "boolean" then return tostring(v) end
   if tv == "table" then
     local parts = {}
@@ -266,22 +258,24 @@ function _M.build(ctx, row, fields, auth)
   }
 end
 
--- Values of this call that must never be shown: plaintext passwords and every
--- field with a secret-bearing name (pwd, signature, smsCode, code, tokens...).
-local SECRET_FIELDS = {}
-for _, name in ipairs(redact.fields) do SECRET_FIELDS[name] = true end
-
-local function call_secrets(fields, plain)
-  local list = {}
+-- Values of this call that must never be shown: the plaintext passwords and the
+-- fields the row marks secret (`is_secret`: a set of names).
+local function call_secrets(fields, plain, is_secret, list)
+  list = list or {}
   for _, v in pairs(plain or {}) do list[#list + 1] = v end
   for k, v in pairs(fields) do
-    if SECRET_FIELDS[k] and (type(v) == "string" or type(v) == "number") then list[#list + 1] = tostring(v) end
+    if is_secret[k] and (type(v) == "string" or type(v) == "number") then list[#list + 1] = wire_string(v) end
   end
   return list
 end
 
---- validate, fill, sign, build. The request carries `secrets`, this call's secret
--- values, for redaction.
+-- Any field named secret anywhere in the catalog, for requests outside it.
+local ANY_SECRET = {}
+for _, name in ipairs(catalog.SECRET_FIELDS) do ANY_SECRET[name] = true end
+
+--- validate, fill, sign, build.
+-- @return the request for a transport, and separately this call's secret values
+--   (for redaction; they never travel with the request); or nil, err
 function _M.prepare(ctx, row, params, auth)
   local fields, plain = _M.validate(row, params)
   if not fields then return nil, plain end
@@ -291,8 +285,7 @@ function _M.prepare(ctx, row, params, auth)
   local req
   req, err = _M.build(ctx, row, fields, auth)
   if not req then return nil, err end
-  req.secrets = call_secrets(fields, plain)
-  return req
+  return req, call_secrets(fields, plain, row.secret_set)
 end
 
 --- A request outside the catalog: { method, path, query = {}, body = table|string }.
@@ -326,15 +319,12 @@ function _M.generic(ctx, spec, auth)
     return nil, "body must be a table or a string"
   end
   if auth then headers["Authorization"] = auth end
-  local secrets = call_secrets(type(spec.query) == "table" and spec.query or {})
-  if type(spec.body) == "table" then
-    for _, v in ipairs(call_secrets(spec.body)) do secrets[#secrets + 1] = v end
-  end
+  local secrets = call_secrets(type(spec.query) == "table" and spec.query or {}, nil, ANY_SECRET)
+  if type(spec.body) == "table" then call_secrets(spec.body, nil, ANY_SECRET, secrets) end
   return {
     method = method, url = ctx.base_url .. path .. query, path = path, headers = headers, body = body,
     timeout = ctx.timeout, connect_timeout = ctx.connect_timeout, max_body = ctx.max_body,
-    secrets = secrets,
-  }
+  }, secrets
 end
 
 return _M

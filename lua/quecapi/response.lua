@@ -10,6 +10,7 @@ local redact = require "quecapi.redact"
 
 local type, tostring, tonumber = type, tostring, tonumber
 local format, sub, gsub = string.format, string.sub, string.gsub
+local floor = math.floor
 
 local _M = {}
 
@@ -36,38 +37,65 @@ function _M.excerpt(body, secrets)
 end
 
 local errors
-local function message_for(code)
+local function message(doc, n)
+  local msg = doc.msg
+  if type(msg) == "string" and msg ~= "" then return msg end
   errors = errors or require "quecapi.errors"
-  return errors[code]
+  return n and errors[n] or "no message"
+end
+
+-- 401 from the gateway means the token was not accepted.
+local function http_kind(status)
+  return status == 401 and "auth" or "http"
+end
+
+-- Seconds until 00:00 UTC, when the daily quota (4026) starts again.
+local function rate_note(n)
+  if n == 4026 then
+    local now = os.time()
+    local left = 86400 - now % 86400
+    return format(" (daily quota used up; resets at 00:00 UTC, in %dh%02dm; not retried)",
+      floor(left / 3600), floor(left % 3600 / 60))
+  end
+  return " (rate limited; not retried)"
 end
 
 --- Decode and check an answer.
+-- Success is HTTP 2xx with the envelope's `code == 200`. Anything else fails:
+-- an impossible status, a body that is no envelope, a gateway or HTTP error
+-- (whatever its body says: a 500 whose envelope claims 200 is no success), or
+-- the platform's refusal. Gateway statuses (502, 503, 504) are transient, JSON
+-- body or not.
 -- Secrets are only needed to redact an excerpt of a bad body, so they are asked
 -- of `owner:secrets(extra)` then, not on every (successful) call.
--- @return the envelope; or nil, err, code, transient
+-- @return the envelope; or nil, err, code, transient, kind
 function _M.read(status, body, owner, extra)
-  local doc = json.decode(body)
-  if type(doc) ~= "table" then
-    local transient = _M.TRANSIENT_STATUS[status] or false
-    if body == "" then
-      return nil, format("HTTP %d with an empty body", status), nil, transient
-    end
-    local excerpt = _M.excerpt(body, owner:secrets(extra))
-    return nil, format("HTTP %d, response is not JSON: %s", status, excerpt), nil, transient
+  if status < 100 or status > 599 or status ~= floor(status) then
+    return nil, format("invalid HTTP status %s", tostring(status)), nil, false, "http"
   end
-  local code = doc.code
+  local transient = _M.TRANSIENT_STATUS[status] or false
+  local doc = json.decode(body)
+  local code = type(doc) == "table" and doc.code or nil
   if code == nil then
+    if body == "" then
+      return nil, format("HTTP %d with an empty body", status), nil, transient, http_kind(status)
+    end
+    local what = type(doc) == "table" and "response has no 'code' field" or "response is not JSON"
     local excerpt = _M.excerpt(body, owner:secrets(extra))
-    return nil, format("HTTP %d, response has no 'code' field: %s", status, excerpt), nil,
-      _M.TRANSIENT_STATUS[status] or false
+    return nil, format("HTTP %d, %s: %s", status, what, excerpt), nil, transient, http_kind(status)
+  end
+  local n = tonumber(code)
+  if status < 200 or status > 299 then
+    -- an HTTP error that carries an envelope: its code and message say more
+    return nil, format("HTTP %d, platform error %s: %s", status, tostring(code), message(doc, n)), n,
+      transient, http_kind(status)
   end
   if code ~= 200 then
-    local n = tonumber(code)
-    local msg = doc.msg
-    if type(msg) ~= "string" or msg == "" then msg = n and message_for(n) or "no message" end
-    local err = format("platform error %s: %s", tostring(code), msg)
-    if n and _M.RATE_LIMITED[n] then err = err .. " (rate limited; not retried)" end
-    return nil, err, n, false
+    local err = format("platform error %s: %s", tostring(code), message(doc, n))
+    if n and _M.RATE_LIMITED[n] then
+      return nil, err .. rate_note(n), n, false, "rate_limited"
+    end
+    return nil, err, n, false, "platform"
   end
   return doc
 end

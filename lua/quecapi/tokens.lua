@@ -1,106 +1,214 @@
---- The token lifecycle: keep, hand out, renew, forget.
+--- The token lifecycle as an object: keep, hand out, renew, forget.
 --
--- Tokens live in the client's token store under its token_key, as
--- `{access_token, access_expires, refresh_token, refresh_expires}` (expiry in epoch
--- seconds). Before an authenticated call the access token is renewed when it
--- expires within `refresh_margin` seconds: with the refresh token when there is a
--- valid one, else by logging in again when the client was given an `account`.
--- Renewal is single-flight: the store's lock lets one caller (one nginx worker)
--- renew while the others wait and then pick up its result.
+--   local t = tokens.new {
+--     store = store, key = "https://host:443 C.DM.1:86-138...",
+--     margin = 300, lock_timeout = 15, clock = now_ms, log = log,
+--     refresh = function(current, deadline) ... end,   -- -> res or nil, err, code, kind
+--     login = function(deadline) ... end,              -- optional, same results
+--   }
+--
+-- Tokens live in the store under `key` as `{access_token, access_expires,
+-- refresh_token, refresh_expires}` (expiry in epoch seconds). Before an
+-- authenticated call the access token is renewed when it expires within `margin`
+-- seconds: with the refresh token when there is a valid one, else by logging in
+-- again when a `login` function was given. The two functions make the calls
+-- (their answers are saved by the caller's pipeline through `save`); this module
+-- never reaches into the client.
+--
+-- Renewal is single-flight: the store's lock lets one caller (one nginx worker,
+-- one process) renew while the others wait and then pick up its result. Every
+-- step lives inside the caller's deadline (a monotonic time in seconds), and the
+-- lock is released on every path, a raise included.
+--
+-- Expiry is judged by the local clock, never by a clock corrected from a server's
+-- Date header: a wrong Date must not make good tokens look expired.
 -- @module quecapi.tokens
 
-local type, tonumber = type, tonumber
+local time = require "quecapi.time"
+
+local type, tostring, tonumber, pcall, error, setmetatable = type, tostring, tonumber, pcall, error, setmetatable
+local huge = math.huge
 
 local _M = {}
 
-function _M.get(client)
-  local t = client.store:get(client.token_key)
-  if type(t) == "table" then return t end
+local Tokens = {}
+local mt = { __index = Tokens }
+
+--- Make the token keeper of one account.
+-- @tparam table o `store`, `key`, `margin`, `lock_timeout`, `clock` (wall ms),
+--   `refresh(current, deadline)`, optional `login(deadline)`, `log(level, fmt, ...)`
+function _M.new(o)
+  return setmetatable({
+    store = o.store, key = o.key, margin = o.margin, lock_timeout = o.lock_timeout,
+    clock = o.clock, refresh = o.refresh, login = o.login, log = o.log,
+  }, mt)
+end
+
+local function is_time(v)
+  return v == nil or (type(v) == "number" and v == v and v > -huge and v < huge)
+end
+
+--- Why a tokens table cannot be used, or nil when it can.
+-- @tparam table t `{access_token, access_expires, refresh_token, refresh_expires}`
+-- @treturn string|nil
+function _M.problem(t)
+  if type(t) ~= "table" then return "tokens must be a table" end
+  if type(t.access_token) ~= "string" or t.access_token == "" then
+    return "access_token must be a non-empty string"
+  end
+  if t.refresh_token ~= nil and (type(t.refresh_token) ~= "string" or t.refresh_token == "") then
+    return "refresh_token must be a non-empty string"
+  end
+  if not is_time(t.access_expires) then return "access_expires must be epoch seconds (a number)" end
+  if not is_time(t.refresh_expires) then return "refresh_expires must be epoch seconds (a number)" end
+  return nil
+end
+
+--- The stored tokens; nil when there are none or what is stored is unusable
+-- (logged). A store that refuses to answer (an unsafe token file) gives nil, err.
+-- @return tokens, or nil (none), or nil, err, kind
+function Tokens:get()
+  local t, err = self.store:get(self.key)
+  if t == nil then
+    if err then return nil, tostring(err), "config" end
+    return nil
+  end
+  local problem = _M.problem(t)
+  if problem then
+    self.log("warn", "ignoring the stored tokens (%s): logging in again", problem)
+    return nil
+  end
+  return t
+end
+
+--- Keep tokens obtained elsewhere (a previous run, another process).
+-- @return true, or nil, err
+function Tokens:set(t)
+  local problem = _M.problem(t)
+  if problem then return nil, problem end
+  local ok, err = self.store:set(self.key, {
+    access_token = t.access_token, access_expires = t.access_expires,
+    refresh_token = t.refresh_token, refresh_expires = t.refresh_expires,
+  })
+  if not ok then return nil, "cannot keep the tokens: " .. tostring(err) end
+  return true
 end
 
 --- Save the tokens of a login or refresh answer's `data`.
 -- @return tokens, or nil, err
-function _M.save(client, data)
+function Tokens:save(data)
   local access = type(data) == "table" and data.accessToken
   if type(access) ~= "table" or type(access.token) ~= "string" or access.token == "" then
     return nil, "the response carries no access token"
   end
-  local tokens = { access_token = access.token, access_expires = tonumber(access.expirationTime) }
+  local t = { access_token = access.token, access_expires = tonumber(access.expirationTime) }
   local refresh = data.refreshToken
-  if type(refresh) == "table" and type(refresh.token) == "string" then
-    tokens.refresh_token = refresh.token
-    tokens.refresh_expires = tonumber(refresh.expirationTime)
+  if type(refresh) == "table" and type(refresh.token) == "string" and refresh.token ~= "" then
+    t.refresh_token = refresh.token
+    t.refresh_expires = tonumber(refresh.expirationTime)
   end
-  local ok, err = client.store:set(client.token_key, tokens)
+  local ok, err = self.store:set(self.key, t)
   if not ok then return nil, "cannot keep the tokens: " .. tostring(err) end
-  return tokens
+  return t
 end
 
-function _M.clear(client)
-  client.store:delete(client.token_key)
+function Tokens:clear()
+  self.store:delete(self.key)
 end
 
-local function fresh(client, t, margin)
-  return t and type(t.access_token) == "string"
-    and (not t.access_expires or t.access_expires - margin > client:now_ms() / 1000)
+local function fresh(self, t, margin)
+  return t and (not t.access_expires or t.access_expires - margin > self.clock() / 1000)
 end
 
-local function refreshable(client, t)
-  return t and type(t.refresh_token) == "string"
-    and (not t.refresh_expires or t.refresh_expires > client:now_ms() / 1000)
+local function refreshable(self, t)
+  return t and t.refresh_token
+    and (not t.refresh_expires or t.refresh_expires > self.clock() / 1000)
+end
+
+local function time_left(deadline)
+  return deadline - time.monotonic()
+end
+
+-- Refresh (or log in again) while holding the lock: res or nil, err, code, kind.
+local function renew_locked(self, t, deadline)
+  local res, err, code, kind
+  if refreshable(self, t) then
+    res, err, code, kind = self.refresh(t, deadline)
+    if not res then self.log("warn", "token refresh failed: %s", err) end
+  end
+  if not res and self.login and time_left(deadline) > 0 then
+    res, err, code, kind = self.login(deadline)
+  end
+  return res, err, code, kind
 end
 
 --- Get a new access token, replacing `stale` (the one the caller saw).
--- @return access token, or nil, err, code
-function _M.renew(client, stale)
-  local store, key = client.store, client.token_key
-  local handle, lock_err
+-- @tparam string|nil stale the access token that did not do
+-- @tparam number deadline monotonic seconds by which it must be done
+-- @return access token, or nil, err, code, kind
+function Tokens:renew(stale, deadline)
+  local left = time_left(deadline)
+  if left <= 0 then return nil, "deadline exceeded before the token could be renewed", nil, "timeout" end
+  local store, key = self.store, self.key
+  local handle, lock_err = true, nil
   if store.lock then
-    handle, lock_err = store:lock(key, client.lock_timeout)
-  else
-    handle = true
+    handle, lock_err = store:lock(key, left < self.lock_timeout and left or self.lock_timeout)
   end
   -- Someone else may have renewed while we waited for the lock.
-  local t = _M.get(client)
-  if t and t.access_token ~= stale and fresh(client, t, 0) then
+  local t, gerr, gkind = self:get()
+  if gerr then
+    if handle and store.unlock then store:unlock(key, handle) end
+    return nil, gerr, nil, gkind
+  end
+  if t and t.access_token ~= stale and fresh(self, t, 0) then
     if handle and store.unlock then store:unlock(key, handle) end
     return t.access_token
   end
   if not handle then
-    return nil, "token renewal by another caller did not finish: " .. tostring(lock_err)
+    if lock_err ~= "timeout" then
+      -- the store cannot lock at all (an unsafe or unwritable token file): say why
+      return nil, "cannot lock the tokens for renewal: " .. tostring(lock_err), nil, "config"
+    end
+    if time_left(deadline) <= 0 then
+      return nil, "deadline exceeded while another caller renewed the token", nil, "timeout"
+    end
+    return nil, "token renewal by another caller did not finish in time", nil, "auth"
   end
 
-  local res, err, code
-  if refreshable(client, t) then
-    res, err, code = client:_refresh(t)
-    if not res then client.log("warn", "token refresh failed: %s", err) end
-  end
-  if not res and client.account then
-    res, err, code = client:login()
-  end
+  local ok, res, err, code, kind = pcall(renew_locked, self, t, deadline)
   if store.unlock then store:unlock(key, handle) end
+  if not ok then error(res, 0) end
   if not res then
-    if not err then err = stale and "the access token expired and there is no refresh token"
-                       or "not logged in (no access token)" end
-    return nil, err, code
+    if not err then
+      err = stale and "the access token expired and there is no refresh token" or "not logged in (no access token)"
+      kind = "auth"
+    end
+    return nil, err, code, kind or "auth"
   end
-  t = _M.get(client)
-  return t and t.access_token
+  t = self:get()
+  if not t then return nil, "the renewed tokens were not kept", nil, "auth" end
+  return t.access_token
 end
 
 --- The access token for an authenticated call, renewed first when it is about to expire.
--- @return access token, or nil, err, code
-function _M.access(client)
-  local t = _M.get(client)
-  if fresh(client, t, client.refresh_margin) then return t.access_token end
-  if not t and not client.account then
-    return nil, "not logged in (no access token)"
+-- @tparam number deadline monotonic seconds
+-- @return access token, or nil, err, code, kind
+function Tokens:access(deadline)
+  local t, err, kind = self:get()
+  if err then return nil, err, nil, kind end
+  if fresh(self, t, self.margin) then return t.access_token end
+  if not t and not self.login then
+    return nil, "not logged in (no access token)", nil, "auth"
   end
-  local token, err, code = _M.renew(client, t and t.access_token)
+  local token, code
+  token, err, code, kind = self:renew(t and t.access_token, deadline)
   if token then return token end
   -- Renewal failed: an access token that has not yet expired is still worth sending.
-  if fresh(client, t, 0) then return t.access_token end
-  return nil, err, code
+  if fresh(self, t, 0) then
+    self.log("warn", "token renewal failed (%s); using the current token until it expires", err)
+    return t.access_token
+  end
+  return nil, err, code, kind
 end
 
 return _M
