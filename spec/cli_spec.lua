@@ -6,6 +6,7 @@
 -- secret, passwords, SMS codes, tokens) may appear on its stdout or stderr.
 local fake = require "support.fake"
 local json = require "quecapi.json"
+local quecapi_client = require "quecapi.client"
 
 local shell = require "support.sh"
 local sh_quote, read_file, write_file = shell.quote, shell.read, shell.write
@@ -138,7 +139,8 @@ end
 -- The session in the token file; its tokens become secrets to look for.
 local function stored_tokens()
   local doc = json.decode(read_file(token_path()) or "") or {}
-  local t = doc[fake.user_domain]
+  -- tokens are kept per origin of the base URL and per user domain
+  local t = doc[quecapi_client.origin_of(fake.url) .. " " .. fake.user_domain]
   if t then
     secret(t.access_token)
     secret(t.refresh_token)
@@ -806,6 +808,74 @@ describe("bin/quecapi", function()
       r = run { "logout" }
       assert.are.equal(0, r.code, r.err)
       assert.matches("Not logged in", r.out, 1, true)
+    end)
+  end)
+
+  describe("secrets and origins", function()
+    it("[10.6] keeps the session per origin: another base URL gets no token", function()
+      seed("13800000601", "Pw-origin-601", { LAMP })
+      login("13800000601", "Pw-origin-601")
+      stored_tokens()
+      local since = fake.seq()
+      -- the same fake cloud on plain HTTP, another port: another origin
+      local r = run({ "devices" }, { env = { QUECAPI_BASE_URL = fake.http_url } })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("not logged in", r.err, 1, true)
+      for _, req in ipairs((fake.requests(since))) do
+        assert.is_nil(req.authorization, "a token went to " .. tostring(req.url))
+      end
+      r = run({ "devices" }, { env = { QUECAPI_BASE_URL = "http://iot-api.example.com" } })
+      assert.are.equal(2, r.code, r.err)
+      assert.matches("plain http", r.err, 1, true)
+      assert.are.equal(0, run({ "devices" }).code)
+    end)
+
+    it("[10.8] refuses secret parameters on the command line, naming the variable to use", function()
+      seed("13800000602", "Pw-secret-602")
+      login("13800000602", "Pw-secret-602")
+      local since = fake.seq()
+      for _, case in ipairs {
+        { { "call", "phone_pwd_login", "phone=13800000602", "password=Pw-secret-602" }, "QUECAPI_PASSWORD" },
+        { { "call", "relation_phone", "phone=13900000602", "internationalCode=86", "code=123456" }, "QUECAPI_CODE" },
+        { { "call", "set_phone", "smsCode=1" }, nil },
+        { { "call", "share_device", "shareCode=S3cretShareCode" }, "QUECAPI_SHARE_CODE" },
+        { { "call", "set_user_pwd", "old_password=a", "new_password=b" }, "QUECAPI_OLD_PASSWORD" },
+      } do
+        local r = run(case[1])
+        assert.are.equal(2, r.code, table.concat(case[1], " ") .. ": " .. r.err)
+        if case[2] then assert.matches(case[2], r.err, 1, true) end
+        assert.is_nil(r.err:find("S3cretShareCode", 1, true))
+        assert.is_nil(r.err:find("123456", 1, true))
+      end
+      assert.are.equal(0, #fake.requests(since))
+    end)
+
+    it("[10.8] takes a secret parameter from its environment variable, or asks for it", function()
+      seed("13800000603", "Pw-secret-603")
+      login("13800000603", "Pw-secret-603")
+      local since = fake.seq()
+      local r = run({ "call", "share_device", }, { env = { QUECAPI_SHARE_CODE = secret("EnvShareCode-603") } })
+      local sent = requests_to("/v2/binding/enduserapi/shareDevice", since)
+      assert.are.equal(1, #sent, r.err)
+      assert.are.equal("EnvShareCode-603", sent[1].args.shareCode)
+      since = fake.seq()
+      r = run({ "call", "relation_phone", "phone=13900000603", "internationalCode=86" },
+        { stdin = secret("654321") .. "\n" })
+      assert.matches("code:", r.err, 1, true)
+      sent = requests_to("/v2/enduser/enduserapi/relationPhone", since)
+      assert.are.equal(1, #sent, r.err)
+      assert.are.equal("654321", sent[1].args.code)
+    end)
+
+    it("sends set_user_info's signature, which is the user's profile text there", function()
+      seed("13800000604", "Pw-profile-604")
+      login("13800000604", "Pw-profile-604")
+      local since = fake.seq()
+      local r = run { "call", "set_user_info", "signature=hello there" }
+      assert.are_not.equal(2, r.code, r.err) -- not refused as a parameter the client owns
+      local sent = requests_to("/v2/enduser/enduserapi/setUserInfo", since)
+      assert.are.equal(1, #sent)
+      assert.are.equal("hello there", sent[1].args.signature)
     end)
   end)
 end)
