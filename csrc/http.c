@@ -415,7 +415,10 @@ static void set_method(CURL *e, const char *method, const char *body, size_t ble
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         return;
     }
-    if (body != NULL || strcmp(method, "POST") == 0) {
+    /* POST, PUT and DELETE without a body still say Content-Length: 0, which
+     * gateways expect (and some require) of them. */
+    if (body != NULL || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+        strcmp(method, "DELETE") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? blen : 0));
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
     }

@@ -51,13 +51,17 @@ local client = require "quecapi.client"
 --- The platform's error codes, `code -> English message` (loaded on first use).
 -- @table errors
 
---- Region presets: `cn` and `eu` base URLs.
+--- Region presets: `cn`, `eu` and `us` base URLs.
 -- @table REGIONS
+
+--- The realtime channel's URL of each region (`wss://iot-south.<domain>:8443/ws/v2`).
+-- @table REALTIME_URLS
 
 local _M = {
   VERSION = client.VERSION,
   new = client.new,
   REGIONS = client.REGIONS,
+  REALTIME_URLS = client.REALTIME_URLS,
   endpoints = require "quecapi.endpoints",
   snake_case = client.snake_case,
 

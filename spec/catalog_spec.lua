@@ -16,7 +16,7 @@ local BASE_URL = "https://iot-api.quectelcn.com"
 local FIELDS = {
   name = true, method = true, path = true, summary = true, auth = true, body = true,
   body_list = true, query = true, params = true, required = true, sign = true, encrypt = true,
-  sign_substitute = true, secret = true,
+  sign_substitute = true, secret = true, defaults = true, source = true,
   paged = true, tokens = true, safe = true,
 }
 local METHODS = { GET = true, POST = true, PUT = true, DELETE = true }
@@ -117,10 +117,14 @@ describe("the catalog", function()
       "setCronJob", "batchDeleteCronJob",
     }
     assert.are.equal(124, #INDEX)
-    assert.are.equal(124, #catalog)
-    local names = {}
-    for i, row in ipairs(catalog) do names[i] = row.name end
+    local names, live = {}, {}
+    for _, row in ipairs(catalog) do
+      if row.source == "live" then live[#live + 1] = row.name else names[#names + 1] = row.name end
+    end
+    assert.are.equal(124, #names)
     assert.are.same(INDEX, names)
+    -- [11.8] and, after them, what the live cloud's clients use that the index lacks
+    assert.are.same({ "getDeviceOnlineStatus", "getDeviceBindingInfo", "getProductList" }, live)
   end)
 
   it("has rows of a valid shape", function()
@@ -530,6 +534,15 @@ describe("every catalog row through the client", function()
           else
             assert.is_not_nil(body[name], name .. " goes in the body")
           end
+        end
+      elseif row.method == "POST" or row.method == "PUT" then
+        -- [11.2] a form body: nothing of the parameters in the request line
+        assert.are.equal("", rest, "parameters in the URL: " .. req.url)
+        if #row.required > 0 then
+          assert.are.equal("application/x-www-form-urlencoded", req.headers["Content-Type"])
+        end
+        for _, name in ipairs(row.required) do
+          assert.truthy(("&" .. (req.body or "")):find("&" .. name .. "=", 1, true), name .. " in " .. tostring(req.body))
         end
       else
         assert.is_nil(req.body)

@@ -32,6 +32,7 @@ describe("examples/nginx.conf", function()
       conf, n = conf:gsub(plain(s[1]), (s[2]:gsub("%%", "%%%%")))
       assert.are.equal(1, n, "examples/nginx.conf no longer holds " .. s[1])
     end
+    conf = nginx.user_directive() .. "\n" .. conf
     local started = false
     for _ = 1, 10 do
       port = 19000 + math.random(0, 900)

@@ -103,8 +103,9 @@ describe("the App flow against the fake cloud", function()
     local c = fake.client { clock = function() return os.time() * 1000 end }
     local res, err = c:prepare("send_phone_sms_code", { phone = "13800000007", internationalCode = "86", codeType = 3 })
     assert.is_table(res, err)
-    local stale = res.url:gsub("ts=%d+", "ts=" .. (os.time() - 3600) * 1000)
-    local status, body = require("quecapi.core").session({ ca_file = fake.ca }):request { method = "POST", url = stale }
+    local stale = res.body:gsub("ts=%d+", "ts=" .. (os.time() - 3600) * 1000)
+    local status, body = require("quecapi.core").session({ ca_file = fake.ca }):request {
+      method = "POST", url = res.url, body = stale, headers = res.headers }
     assert.are.equal(200, status)
     assert.are.equal(5420, require("quecapi.json").decode(body).code)
   end)

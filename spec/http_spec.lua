@@ -74,6 +74,19 @@ describe("core.session", function()
     assert.are.equal("", fake.requests(seq)[1].raw_body)
   end)
 
+  it("[11.2] sends PUT and DELETE without a body with a zero Content-Length", function()
+    local s = assert(core.session { ca_file = fake.ca })
+    local seq = fake.seq()
+    assert(s:request { method = "PUT", url = fake.url .. API })
+    assert(s:request { method = "DELETE", url = fake.url .. API })
+    local reqs = fake.requests(seq)
+    assert.are.same({ "PUT", "DELETE" }, { reqs[1].method, reqs[2].method })
+    for _, r in ipairs(reqs) do
+      assert.are.equal("0", r.headers["content-length"], r.method)
+      assert.are.equal("", r.raw_body)
+    end
+  end)
+
   it("works over plain HTTP too", function()
     local s = assert(core.session())
     assert.are.equal(200, (s:request { url = fake.http_url .. "/_fake/health" }))

@@ -24,12 +24,13 @@ describe("client:prepare", function()
     local req = assert(client("76a6L647F02CAoN9"):prepare("send_phone_sms_code",
       { phone = "17132136550", codeType = 3, internationalCode = "86" }))
     assert.are.equal("POST", req.method)
-    assert.are.equal("https://iot-api.quectelcn.com/v2/sms/enduserapi/v2/sendPhoneSmsCode?codeType=3" ..
+    -- [11.2] the guide's fields and signature, in a form body rather than the request line
+    assert.are.equal("https://iot-api.quectelcn.com/v2/sms/enduserapi/v2/sendPhoneSmsCode", req.url)
+    assert.are.equal("codeType=3" ..
       "&internationalCode=86&phone=17132136550&random=76a6L647F02CAoN9" ..
       "&signature=2deb6518ca0ee701e28a6359a91270c59dbe69456a3336dc5f625bfa32e64df6" ..
-      "&ts=1744773894369&userDomain=C.DM.10271.5", req.url)
-    assert.is_nil(req.body)
-    assert.is_nil(req.headers["Content-Type"])
+      "&ts=1744773894369&userDomain=C.DM.10271.5", req.body)
+    assert.are.equal("application/x-www-form-urlencoded", req.headers["Content-Type"])
     assert.is_nil(req.headers["Authorization"])
   end)
 
@@ -37,11 +38,12 @@ describe("client:prepare", function()
     local req = assert(client("abcdef"):prepare("phonePwdLogin",
       { phone = "17132136550", password = "abcd1234", internationalCode = "86" }))
     assert.are.equal("POST", req.method)
-    assert.are.equal("https://iot-api.quectelcn.com/v2/enduser/enduserapi/phonePwdLogin?internationalCode=86" ..
+    assert.are.equal("https://iot-api.quectelcn.com/v2/enduser/enduserapi/phonePwdLogin", req.url)
+    assert.are.equal("internationalCode=86" ..
       "&phone=17132136550&pwd=KbbO5AsWloh9gulLei6NhQ%3D%3D&random=abcdef" ..
       "&signature=1fd91ebf096be51dae1c6055bc930bd8e24b1f477d2a47ae87eedb0f73057bf0" ..
-      "&userDomain=C.DM.10271.5", req.url)
-    assert.is_nil(req.url:find("abcd1234", 1, true))
+      "&userDomain=C.DM.10271.5", req.body)
+    assert.is_nil(req.body:find("abcd1234", 1, true))
   end)
 
   it("builds the guide's phonePwdRegister JSON body byte for byte", function()
@@ -88,10 +90,10 @@ describe("client:prepare", function()
     local c = assert(quecapi.new { user_domain = "C.DM.1.1", user_domain_secret = "s" })
     local a = assert(c:prepare("send_phone_sms_code", { phone = "1", codeType = 3, internationalCode = "86" }))
     local b = assert(c:prepare("send_phone_sms_code", { phone = "1", codeType = 3, internationalCode = "86" }))
-    local ra, rb = a.url:match("random=(%w+)"), b.url:match("random=(%w+)")
+    local ra, rb = a.body:match("random=(%w+)"), b.body:match("random=(%w+)")
     assert.are.equal(16, #ra)
     assert.are_not.equal(ra, rb)
-    local ts = tonumber(a.url:match("ts=(%d+)"))
+    local ts = tonumber(a.body:match("ts=(%d+)"))
     assert.is_true(math.abs(ts / 1000 - os.time()) < 5)
   end)
 end)
@@ -267,7 +269,7 @@ describe("rows whose random or signature belong to the caller", function()
 
   it("passes setUserInfo's signature (the user's profile text) through", function()
     local req = assert(logged_in():prepare("set_user_info", { signature = "hello there" }))
-    assert.matches("signature=hello%%20there", req.url)
+    assert.matches("signature=hello%%20there", req.body)
   end)
 
   it("still refuses a random the client owns", function()

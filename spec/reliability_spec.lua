@@ -99,7 +99,7 @@ describe("reliability 0.2: secrets in errors", function()
   it("[10.4] masks the access token quoted without its Bearer prefix, in err and in logs", function()
     local raw = ACCESS:gsub("^Bearer ", "")
     local c, _, lines = client { [LIST] = function()
-      return envelope(4001, nil, "token " .. raw .. ' is not valid ({"token":"' .. raw .. '"})')
+      return envelope(5000, nil, "token " .. raw .. ' is not valid ({"token":"' .. raw .. '"})')
     end }
     local res, err = c:user_device_list({}, { retry = false })
     assert.is_nil(res)

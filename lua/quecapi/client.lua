@@ -27,8 +27,9 @@ local skew = require "quecapi.skew"
 local time = require "quecapi.time"
 local json = require "quecapi.json"
 local logger = require "quecapi.log"
+local jwt = require "quecapi.jwt"
 
-local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
 local setmetatable = setmetatable
 local format, gsub, lower, find, match = string.format, string.gsub, string.lower, string.find, string.match
 local min = math.min
@@ -37,11 +38,22 @@ local VERSION = "0.1.0"
 
 local _M = { VERSION = VERSION }
 
+-- The platform's data centres: REST base URLs, and the realtime channel's
+-- (MQTT over secure WebSocket) that goes with each. Aliases of these hosts and
+-- the `uat-` staging hosts are reached through `base_url` (see the README).
 local REGIONS = {
   cn = "https://iot-api.quectelcn.com",
   eu = "https://iot-api.acceleronix.io",
+  us = "https://iot-api.landecia.com",
 }
 _M.REGIONS = REGIONS
+
+local REALTIME_URLS = {
+  cn = "wss://iot-south.quectelcn.com:8443/ws/v2",
+  eu = "wss://iot-south.acceleronix.io:8443/ws/v2",
+  us = "wss://iot-south.landecia.com:8443/ws/v2",
+}
+_M.REALTIME_URLS = REALTIME_URLS
 
 _M.snake_case = catalog.snake_case
 
@@ -120,8 +132,26 @@ end
 -- The insecure-TLS warning, once per base URL in a process (clients come and go).
 local warned_insecure = {}
 
--- The platform's answer when a token is no good: renew once and repeat once.
-local AUTH_FAILED = { [5032] = true }
+-- The platform's answers when a token is no good: renew once and repeat once.
+-- 5032 is documented; HTTP 401 and codes 401, 4001 and 1003 are what the live
+-- cloud's clients meet as well.
+local AUTH_FAILED = { [5032] = true, [401] = true, [4001] = true, [1003] = true }
+
+-- Login refusals that mean "not this user domain": some accounts live under a
+-- second one (`fallback_user_domain`).
+local OTHER_DOMAIN = { [5015] = true, [5031] = true, [5420] = true }
+
+-- Which user domain worked, per base URL and configured domain, so that the
+-- short-lived clients of a process (one per nginx request) keep to it.
+local domain_in_use = {}
+
+local function domain_key(self)
+  return self.base_url .. " " .. self.primary.user_domain .. " " .. self.fallback.user_domain
+end
+
+local function use_domain(self, d)
+  self.user_domain, self.user_domain_secret = d.user_domain, d.user_domain_secret
+end
 
 --- Run one call: `build(self, e, arg, auth)` makes the request (again for every
 -- attempt, so a retry carries a fresh ts and signature). A function and its
@@ -147,7 +177,7 @@ local function execute(self, e, build, arg, opts)
   local auth, code, kind
   auth, err, code, kind = authorization(self, e, deadline)
   if auth == nil then return fail(self, e, err, code, nil, kind) end
-  local renewed, resigned, attempt = false, false, 1
+  local renewed, resigned, trying_fallback, attempt = false, false, false, 1
   while true do
     local req, extra = build(self, e, arg, auth or nil)
     if not req then return fail(self, e, extra, nil, nil, "usage") end
@@ -179,6 +209,10 @@ local function execute(self, e, build, arg, opts)
     end
 
     if doc then
+      if trying_fallback then
+        domain_in_use[domain_key(self)] = self.fallback
+        self.log("warn", "logged in under the fallback user domain %s; keeping to it", self.user_domain)
+      end
       if e.tokens == "issue" then
         local saved, terr = self.tokens:save(doc.data)
         if not saved then return fail(self, e, terr, nil, extra, "platform") end
@@ -188,7 +222,8 @@ local function execute(self, e, build, arg, opts)
       return doc
     end
 
-    if AUTH_FAILED[rcode] and e.auth == "token" and not renewed then
+    local auth_failed = AUTH_FAILED[rcode] or status == 401
+    if auth_failed and e.auth == "token" and not renewed then
       -- the token died early (or was revoked): renew once and repeat once
       renewed = true
       local token, terr, _, tkind = self.tokens:renew(auth, deadline)
@@ -204,6 +239,11 @@ local function execute(self, e, build, arg, opts)
       if offset ~= 0 then
         self.log("warn", "local clock is %ds off the platform's; signing with the platform's time", offset)
       end
+    elseif OTHER_DOMAIN[rcode] and e.tokens == "issue" and e.auth == "none" and self.fallback
+        and not trying_fallback and self.user_domain ~= self.fallback.user_domain then
+      -- once, under the other user domain; its answer is the call's
+      trying_fallback = true
+      use_domain(self, self.fallback)
     elseif transient and may_retry and attempt < policy.attempts then
       local delay = retry.delay(policy, attempt)
       -- an attempt needs some time of its own after the sleep
@@ -216,7 +256,11 @@ local function execute(self, e, build, arg, opts)
       attempt = attempt + 1
     else
       if transient and attempt > 1 then err = format("%s (after %d attempts)", err, attempt) end
-      if AUTH_FAILED[rcode] then kind = "auth" end
+      if auth_failed then kind = "auth" end
+      if trying_fallback then
+        use_domain(self, self.primary)
+        err = err .. " (under the fallback user domain too)"
+      end
       return fail(self, e, err, rcode, extra, kind)
     end
   end
@@ -444,7 +488,8 @@ end
 -- @tparam[opt] {string,...} extra more values
 -- @treturn {string,...}
 function Client:secrets(extra)
-  local list = { self.user_domain_secret }
+  local list = { self.primary.user_domain_secret }
+  if self.fallback then list[#list + 1] = self.fallback.user_domain_secret end
   for _, v in ipairs(extra or {}) do list[#list + 1] = v end
   if self.account then list[#list + 1] = self.account.password end
   -- straight from the store: what is kept there is secret even when unusable
@@ -454,6 +499,22 @@ function Client:secrets(extra)
     if type(t.refresh_token) == "string" then list[#list + 1] = t.refresh_token end
   end
   return list
+end
+
+--- The user id (`uid` claim) of the current access token, or nil, err.
+-- The token is read, not verified (the platform verifies it on every use).
+-- @treturn string|nil
+function Client:user_id()
+  local t, err = self.tokens:get()
+  if not t then return nil, err or "not logged in (no access token)" end
+  return jwt.uid(t.access_token)
+end
+
+--- The realtime channel's URL for this client: the region's, or one derived from
+-- `base_url` (`https://iot-api.X` -> `wss://iot-south.X:8443/ws/v2`), or nil.
+-- @treturn string|nil
+function Client:realtime_url()
+  return self.realtime
 end
 
 --- Release the transport's connections now.
@@ -487,7 +548,68 @@ local OPTIONS = {
   token_key = "string", token_file = "string", token_dict = "string", max_body = "number",
   account = "table", refresh_margin = "number", lock_timeout = "number", retry = "any",
   log = "function", user_agent = "string", allow_http = "boolean",
+  headers = "table", lang = "string", fallback_user_domain = "table",
 }
+
+-- Headers the client writes itself: a `headers` option must not contradict them.
+local OWN_HEADERS = {
+  authorization = true, ["content-length"] = true, ["transfer-encoding"] = true, host = true,
+  connection = true, ["content-type"] = true, expect = true, te = true, upgrade = true,
+  ["x-q-language"] = "lang",
+}
+
+-- The `headers` and `lang` options as one table of extra headers, or nil, err.
+local function extra_headers(config)
+  local out = {}
+  for k, v in pairs(config.headers or {}) do
+    if type(k) ~= "string" or not find(k, "^[%w!#$%%&'*+%-.^_`|~]+$") then
+      return nil, "headers: invalid header name " .. redact.line(tostring(k))
+    end
+    if type(v) ~= "string" or find(v, "[%c]") then
+      return nil, format("headers: the value of '%s' must be a string without control characters", k)
+    end
+    local own = OWN_HEADERS[lower(k)]
+    if own then
+      return nil, format("headers: '%s' is written by the client%s", k, own == true and "" or
+        " (use the '" .. own .. "' option)")
+    end
+    out[k] = v
+  end
+  if config.lang ~= nil then
+    if not find(config.lang, "^[%a][%w%-_]*$") or #config.lang > 35 then
+      return nil, "lang must be a language tag such as \"en\" or \"zh\""
+    end
+    out["X-Q-Language"] = config.lang
+  end
+  if next(out) == nil then return false end
+  return out
+end
+
+-- The realtime URL that goes with a base URL: the region's, or iot-api.X -> iot-south.X.
+local function realtime_for(base_url, region)
+  if region then return REALTIME_URLS[region] end
+  for name, url in pairs(REGIONS) do
+    if url == base_url then return REALTIME_URLS[name] end
+  end
+  local rest = match(base_url, "^https://iot%-api%.([%w%-%.]+)$")
+  if rest then return "wss://iot-south." .. rest .. ":8443/ws/v2" end
+  rest = match(base_url, "^https://uat%-iot%-api%.([%w%-%.]+)$")
+  if rest then return "wss://uat-iot-south." .. rest .. ":8443/ws/v2" end
+  return nil
+end
+
+local function check_domain(d)
+  if type(d.user_domain) ~= "string" or d.user_domain == "" or type(d.user_domain_secret) ~= "string"
+      or d.user_domain_secret == "" then
+    return nil, "fallback_user_domain needs user_domain and user_domain_secret (strings)"
+  end
+  for k in pairs(d) do
+    if k ~= "user_domain" and k ~= "user_domain_secret" then
+      return nil, "fallback_user_domain: unknown field '" .. redact.line(tostring(k)) .. "'"
+    end
+  end
+  return true
+end
 
 local function make_store(config)
   local store = config.token_store or "memory"
@@ -599,7 +721,7 @@ function _M.new(config)
   if not base_url then
     local region = config.region or "cn"
     base_url = REGIONS[region]
-    if not base_url then return bad("unknown region '%s' (cn, eu)", redact.line(region)) end
+    if not base_url then return bad("unknown region '%s' (cn, eu, us)", redact.line(region)) end
   end
   if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s%c?#]") then
     return bad("base_url must be an http(s) URL without query or fragment")
@@ -620,6 +742,13 @@ function _M.new(config)
   end
   local ok, err = check_account(config.account)
   if not ok then return bad("%s", err) end
+  local headers
+  headers, err = extra_headers(config)
+  if headers == nil then return bad("%s", err) end
+  if config.fallback_user_domain then
+    ok, err = check_domain(config.fallback_user_domain)
+    if not ok then return bad("%s", err) end
+  end
   local policy
   policy, err = retry.policy(config.retry)
   if not policy then return bad("%s", err) end
@@ -633,9 +762,18 @@ function _M.new(config)
   local account = config.account
   local key = config.token_key or (config.user_domain ..
     (account and (":" .. (account.email or ((account.internationalCode or "86") .. "-" .. account.phone))) or ""))
+  local primary = { user_domain = config.user_domain, user_domain_secret = config.user_domain_secret }
+  local fallback = config.fallback_user_domain and {
+    user_domain = config.fallback_user_domain.user_domain,
+    user_domain_secret = config.fallback_user_domain.user_domain_secret,
+  }
   local self = setmetatable({
     base_url = base_url,
     origin = origin,
+    realtime = realtime_for(base_url, not config.base_url and (config.region or "cn") or nil),
+    headers = headers or nil,
+    primary = primary,
+    fallback = fallback,
     user_domain = config.user_domain,
     user_domain_secret = config.user_domain_secret,
     user_agent = config.user_agent or ("quecapi/" .. VERSION),
@@ -653,6 +791,8 @@ function _M.new(config)
     retry = policy,
   }, client_mt)
   self.log = config.log and hooked_log(self, config.log) or logger.noop
+  local known = fallback and domain_in_use[domain_key(self)]
+  if known then use_domain(self, known) end
   local refresh, login = renewals(self)
   self.tokens = tokens.new {
     store = store, key = self.token_key, clock = self.clock,

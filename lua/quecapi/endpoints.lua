@@ -28,6 +28,12 @@
 --   tokens    "issue": the response carries access/refresh tokens;
 --             "revoke": success ends the session
 --   safe      the call has no side effects and may be retried
+--   secret    fields whose values must never be shown (redaction, the CLI and the
+--             specs read this list): passwords, codes, signatures, tokens
+--   defaults  values sent when the caller gives none (internationalCode "86",
+--             which every live client sends and the login signature covers)
+--   source    "live" for operations the documented index lacks, taken from the
+--             open-source clients of the live cloud; absent for documented ones
 --
 -- The client fills the parameters it owns when the row documents them:
 -- userDomain, ts (milliseconds), signature (rows with `sign`), random (16
@@ -48,6 +54,7 @@ return {
     required = { "phone", "codeType", "internationalCode" },
     sign = { "phone", "codeType", "random", "ts" },
     secret = { "signature" },
+    defaults = { internationalCode = "86" },
   },
   {
     name = "sendEmail", method = "POST",
@@ -70,6 +77,7 @@ return {
     required = { "phone", "pwd", "smsCode", "agreementList" },
     encrypt = { pwd = "password" },
     secret = { "pwd", "smsCode" },
+    defaults = { internationalCode = "86" },
   },
   -- No v2 body is documented for email registration: the page's query form.
   {
@@ -96,6 +104,7 @@ return {
     encrypt = { pwd = "password" },
     tokens = "issue",
     secret = { "pwd", "signature" },
+    defaults = { internationalCode = "86" },
   },
   {
     name = "emailPwdLogin", method = "POST",
@@ -1239,5 +1248,35 @@ return {
     auth = "token", body = "json",
     params = { ruleIdList = "array" },
     required = { "ruleIdList" },
+  },
+
+  -- Used daily by the open-source clients of the live cloud, absent from the
+  -- documented index (source = "live"): their shapes follow those clients.
+  {
+    name = "getDeviceOnlineStatus", method = "GET",
+    path = "/v2/binding/enduserapi/getDeviceOnlineStatus",
+    summary = "Query Device Online Status",
+    auth = "token",
+    params = { pk = "string", dk = "string" },
+    required = { "pk", "dk" },
+    safe = true, source = "live",
+  },
+  {
+    name = "getDeviceBindingInfo", method = "GET",
+    path = "/v2/binding/enduserapi/getDeviceBindingInfo",
+    summary = "Query Device Binding Information",
+    auth = "token",
+    params = { pk = "string", dk = "string" },
+    required = { "pk", "dk" },
+    safe = true, source = "live",
+  },
+  {
+    name = "getProductList", method = "GET",
+    path = "/v2/enduser/enduserapi/getProductList",
+    summary = "Query the Products of the User's Devices",
+    auth = "token",
+    params = { pageNum = "integer", pageSize = "integer" },
+    required = {},
+    safe = true, source = "live",
   },
 }

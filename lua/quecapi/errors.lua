@@ -6,6 +6,14 @@
 -- @module quecapi.errors
 
 return {
+  -- Seen from the live cloud by the open-source clients that use it daily; the
+  -- documented tables lack them.
+  [1003] = "The token is not valid.",
+  [4001] = "Token verification failed.",
+  [4007] = "The device is not bound to this user.",
+  [4021] = "The device is offline.",
+  [4026] = "The account's daily call quota is used up (about 1,280 calls; it resets at 00:00 UTC).",
+
   -- The platform's App error-code summary (5000-5479).
   [5000] = "Service exception.",
   [5001] = "Illegal mobile number.",

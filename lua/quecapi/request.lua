@@ -11,7 +11,7 @@ local json = require "quecapi.json"
 local catalog = require "quecapi.catalog"
 
 local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
-local format, gsub, byte, find = string.format, string.gsub, string.byte, string.find
+local format, gsub, byte, find, sub = string.format, string.gsub, string.byte, string.find, string.sub
 local concat, sort = table.concat, table.sort
 local floor, huge = math.floor, math.huge
 local tointeger = math.tointeger
@@ -122,6 +122,9 @@ function _M.validate(row, params)
       fields[k] = value
     end
   end
+  for k, v in pairs(row.defaults or {}) do
+    if fields[k] == nil then fields[k] = v end
+  end
   for _, name in ipairs(row.required) do
     local alias = encrypt and encrypt[name]
     local v
@@ -228,13 +231,32 @@ local function json_body(row, fields)
   return json.encode(body)
 end
 
---- The request table a transport sends.
--- `auth` is the Authorization value for the row (nil when the row needs none).
-function _M.build(ctx, row, fields, auth)
+-- The headers of every request: ours, then the caller's `headers` option
+-- (checked when the client was made: no framing, no Authorization).
+local function base_headers(ctx)
   local headers = {
     ["Accept"] = "application/json",
     ["User-Agent"] = ctx.user_agent,
   }
+  local extra = ctx.headers
+  if extra then
+    for k, v in pairs(extra) do headers[k] = v end
+  end
+  return headers
+end
+
+-- Methods whose parameters travel in a form body when they are not JSON: the
+-- encrypted password, the signature, codes and the refresh token stay out of
+-- the request line, which proxies and access logs record. GET and DELETE keep
+-- them in the query string.
+local FORM_METHODS = { POST = true, PUT = true }
+local FORM_TYPE = "application/x-www-form-urlencoded"
+_M.FORM_TYPE = FORM_TYPE
+
+--- The request table a transport sends.
+-- `auth` is the Authorization value for the row (nil when the row needs none).
+function _M.build(ctx, row, fields, auth)
+  local headers = base_headers(ctx)
   local url, body
   if row.body == "json" then
     local err
@@ -242,6 +264,13 @@ function _M.build(ctx, row, fields, auth)
     if not body then return nil, "cannot encode the body: " .. err end
     headers["Content-Type"] = "application/json"
     url = ctx.base_url .. row.path .. query_string(fields, row.query_set or {})
+  elseif FORM_METHODS[row.method] then
+    url = ctx.base_url .. row.path
+    local q = query_string(fields)
+    if q ~= "" then
+      body = sub(q, 2)
+      headers["Content-Type"] = FORM_TYPE
+    end
   else
     url = ctx.base_url .. row.path .. query_string(fields)
   end
@@ -308,7 +337,7 @@ function _M.generic(ctx, spec, auth)
     end
     query = query_string(spec.query)
   end
-  local headers = { ["Accept"] = "application/json", ["User-Agent"] = ctx.user_agent }
+  local headers = base_headers(ctx)
   local body = spec.body
   if type(body) == "table" then
     local err

@@ -67,6 +67,16 @@ local tempdir = sh.tempdir
 
 local MODULES = os.getenv("NGINX_MODULES") or "/usr/lib/nginx/modules"
 
+--- The `user` directive an nginx started by the specs needs: as root, nginx runs
+-- its workers as `nobody`, which cannot read a checkout in a private directory
+-- (a clone in root's 0700 home); the workers then run as the invoking user.
+-- Empty when not root: the workers are the invoking user already.
+function _M.user_directive()
+  if core.getuid() ~= 0 then return "" end
+  local name = output("id -un")
+  return "user " .. (name ~= "" and name or "root") .. ";"
+end
+
 local function render(o)
   local lines = {}
   local function add(s) lines[#lines + 1] = s end
@@ -79,6 +89,7 @@ local function render(o)
     end
   end
   local dir, root = o.dir, _M.root
+  add(_M.user_directive())
   add("worker_processes " .. o.workers .. ";")
   add("daemon on;")
   add("pid " .. dir .. "/nginx.pid;")

@@ -51,13 +51,27 @@ function _M.routes(map)
   return t
 end
 
---- The query arguments of a request URL, decoded.
+local function decode_pairs(text, into)
+  for k, v in text:gmatch("([^&=]+)=([^&]*)") do
+    into[k] = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  return into
+end
+
+--- The parameters of a request, decoded: its query string and, when the body is
+-- a form (application/x-www-form-urlencoded), the form's fields.
 function _M.args(req)
-  local args = {}
-  for k, v in (req.url:match("%?(.*)$") or ""):gmatch("([^&=]+)=([^&]*)") do
-    args[k] = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  local args = decode_pairs(req.url:match("%?(.*)$") or "", {})
+  local ctype = req.headers and req.headers["Content-Type"]
+  if ctype == "application/x-www-form-urlencoded" and type(req.body) == "string" then
+    decode_pairs(req.body, args)
   end
   return args
+end
+
+--- The query arguments of a request URL alone, decoded.
+function _M.query(req)
+  return decode_pairs(req.url:match("%?(.*)$") or "", {})
 end
 
 return _M
