@@ -1,6 +1,9 @@
 --- The catalog as the client uses it: `quecapi.endpoints` indexed by both names,
 -- with what every call needs derived once per row.
 --
+-- It also owns what a call's parameters must be: the checkers of the catalog's
+-- types and `validate`, which the client, the CLI and the tools share.
+--
 -- The public rows are never written to: each one gets a private entry, a copy
 -- of the row plus
 --
@@ -16,9 +19,14 @@
 -- @module quecapi.catalog
 
 local endpoints = require "quecapi.endpoints"
+local json = require "quecapi.json"
 
-local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
-local gsub, lower, format = string.gsub, string.lower, string.format
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local gsub, lower, format, find = string.gsub, string.lower, string.format, string.find
+local concat = table.concat
+local floor, huge = math.floor, math.huge
+local tointeger = math.tointeger
+local number_text = json.number_text
 
 local _M = {}
 
@@ -107,6 +115,132 @@ function _M.owned(e, k)
     end
   end
   return false
+end
+
+-- ------------------------------------------------------------------------
+-- parameters: types and validation
+-- ------------------------------------------------------------------------
+
+local function is_list(t)
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or floor(k) ~= k then return false end
+  end
+  return true
+end
+
+--- An integral number (or a string of digits) as an integer, else nil.
+local function to_integer(v)
+  if type(v) == "number" then
+    if v == floor(v) and v > -2^63 and v < 2^63 then return tointeger and tointeger(v) or v end
+  elseif type(v) == "string" and find(v, "^%-?%d+$") and #v <= 18 then
+    local n = tonumber(v)
+    return tointeger and tointeger(n) or n
+  end
+end
+_M.to_integer = to_integer
+
+-- One checker per catalog type: value -> converted value, or nil, "what was expected".
+local checkers = {
+  string = function(v)
+    if type(v) == "string" then return v end
+    return nil, "a string"
+  end,
+  integer = function(v)
+    local n = to_integer(v)
+    if n then return n end
+    return nil, "an integer"
+  end,
+  number = function(v)
+    local n = tonumber(v)
+    if n and n == n and n ~= huge and n ~= -huge then return n end
+    return nil, "a number"
+  end,
+  boolean = function(v)
+    if type(v) == "boolean" then return v end
+    if v == "true" then return true elseif v == "false" then return false end
+    return nil, "a boolean"
+  end,
+  array = function(v)
+    if type(v) == "table" and is_list(v) then return v end
+    return nil, "a list"
+  end,
+  object = function(v)
+    if type(v) == "table" then return v end
+    return nil, "a table"
+  end,
+  list = function(v)
+    if type(v) == "string" then return v end
+    if type(v) == "table" and is_list(v) then
+      local parts = {}
+      for i, item in ipairs(v) do
+        if type(item) == "number" then
+          if item ~= item or item == huge or item == -huge then return nil, "a list of strings" end
+          item = number_text(item)
+        elseif type(item) ~= "string" then
+          return nil, "a list of strings"
+        end
+        -- the list goes on the wire joined by commas: one element must not become two
+        if find(item, ",", 1, true) then return nil, "a list of strings without commas" end
+        parts[i] = item
+      end
+      return concat(parts, ",")
+    end
+    return nil, "a string or a list of strings"
+  end,
+}
+--- One checker per catalog type: value -> converted value, or nil, "what was expected".
+_M.types = checkers
+
+--- Check and convert a call's parameters against its entry: the wire fields
+-- (defaults filled in) and the plaintext passwords, or nil, err naming the
+-- parameter (never its value).
+-- @param row an entry
+-- @tparam table|nil params the caller's parameters
+-- @return fields, plain; or nil, err
+function _M.validate(row, params)
+  if params == nil then params = {} end
+  if type(params) ~= "table" then
+    return nil, "parameters must be a table"
+  end
+  local fields, plain = {}, {}
+  local passwords, encrypt = row.passwords, row.encrypt
+  for k, v in pairs(params) do
+    if type(k) ~= "string" then return nil, "parameter names must be strings" end
+    if passwords[k] then
+      if type(v) ~= "string" then return nil, format("parameter '%s' must be a string", k) end
+      plain[passwords[k]] = v
+    elseif encrypt and encrypt[k] then
+      return nil, format("pass the plaintext as '%s', not '%s'", encrypt[k], k)
+    elseif _M.owned(row, k) then
+      return nil, format("parameter '%s' is filled in by the client", k)
+    else
+      local kind = row.params[k]
+      if not kind then
+        return nil, format("unknown parameter '%s'", k)
+      end
+      local value, expected = checkers[kind](v)
+      if value == nil then
+        return nil, format("parameter '%s' must be %s", k, expected)
+      end
+      fields[k] = value
+    end
+  end
+  for k, v in pairs(row.defaults or {}) do
+    if fields[k] == nil then fields[k] = v end
+  end
+  for _, name in ipairs(row.required) do
+    local alias = encrypt and encrypt[name]
+    local v
+    if alias then v = plain[name] else v = fields[name] end
+    if v == nil then
+      return nil, format("missing required parameter '%s'", alias or name)
+    end
+    if v == "" then
+      return nil, format("parameter '%s' is empty", alias or name)
+    end
+  end
+  return fields, plain
 end
 
 return _M

@@ -28,32 +28,20 @@ local time = require "quecapi.time"
 local json = require "quecapi.json"
 local logger = require "quecapi.log"
 local jwt = require "quecapi.jwt"
+local config = require "quecapi.config"
 
-local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable = setmetatable
-local format, gsub, lower, find, match = string.format, string.gsub, string.lower, string.find, string.match
+local format = string.format
 local min = math.min
 
 local VERSION = "0.1.0"
 
 local _M = { VERSION = VERSION }
 
--- The platform's data centres: REST base URLs, and the realtime channel's
--- (MQTT over secure WebSocket) that goes with each. Aliases of these hosts and
--- the `uat-` staging hosts are reached through `base_url` (see the README).
-local REGIONS = {
-  cn = "https://iot-api.quectelcn.com",
-  eu = "https://iot-api.acceleronix.io",
-  us = "https://iot-api.landecia.com",
-}
-_M.REGIONS = REGIONS
-
-local REALTIME_URLS = {
-  cn = "wss://iot-south.quectelcn.com:8443/ws/v2",
-  eu = "wss://iot-south.acceleronix.io:8443/ws/v2",
-  us = "wss://iot-south.landecia.com:8443/ws/v2",
-}
-_M.REALTIME_URLS = REALTIME_URLS
+_M.REGIONS = config.REGIONS
+_M.REALTIME_URLS = config.REALTIME_URLS
+_M.origin_of = config.origin_of
 
 _M.snake_case = catalog.snake_case
 
@@ -427,18 +415,6 @@ function Client:paginate(name, params, opts)
   end
 end
 
-local function check_account(a)
-  if a == nil then return true end
-  if type(a) ~= "table" then return nil, "account must be a table" end
-  for _, k in ipairs { "phone", "email", "password", "internationalCode" } do
-    if a[k] ~= nil and type(a[k]) ~= "string" then return nil, format("account.%s must be a string", k) end
-  end
-  if a.password == nil or a.password == "" then return nil, "account.password is required" end
-  if a.phone and a.phone ~= "" then return true end
-  if a.email and a.email ~= "" then return true end
-  return nil, "account needs a phone or an email"
-end
-
 local LOGIN = { method_name = "login" }
 
 --- Log in with an account: the one given as `account` to `quecapi.new`, or this one.
@@ -450,7 +426,7 @@ function Client:login(account, opts)
   if account == nil then
     return fail(self, LOGIN, "no account (phone or email, and password)", nil, nil, "usage")
   end
-  local ok, err = check_account(account)
+  local ok, err = config.check_account(account)
   if not ok then
     return fail(self, LOGIN, err, nil, { type(account) == "table" and account.password or nil }, "usage")
   end
@@ -541,139 +517,6 @@ end
 -- construction
 -- ------------------------------------------------------------------------
 
-local OPTIONS = {
-  base_url = "string", region = "string", user_domain = "string", user_domain_secret = "string",
-  timeout = "number", connect_timeout = "number", ca_file = "string", verify = "boolean",
-  clock = "function", random = "function", transport = "any", token_store = "any",
-  token_key = "string", token_file = "string", token_dict = "string", max_body = "number",
-  account = "table", refresh_margin = "number", lock_timeout = "number", retry = "any",
-  log = "function", user_agent = "string", allow_http = "boolean",
-  headers = "table", lang = "string", fallback_user_domain = "table",
-}
-
--- Headers the client writes itself: a `headers` option must not contradict them.
-local OWN_HEADERS = {
-  authorization = true, ["content-length"] = true, ["transfer-encoding"] = true, host = true,
-  connection = true, ["content-type"] = true, expect = true, te = true, upgrade = true,
-  ["x-q-language"] = "lang",
-}
-
--- The `headers` and `lang` options as one table of extra headers, or nil, err.
-local function extra_headers(config)
-  local out = {}
-  for k, v in pairs(config.headers or {}) do
-    if type(k) ~= "string" or not find(k, "^[%w!#$%%&'*+%-.^_`|~]+$") then
-      return nil, "headers: invalid header name " .. redact.line(tostring(k))
-    end
-    if type(v) ~= "string" or find(v, "[%c]") then
-      return nil, format("headers: the value of '%s' must be a string without control characters", k)
-    end
-    local own = OWN_HEADERS[lower(k)]
-    if own then
-      return nil, format("headers: '%s' is written by the client%s", k, own == true and "" or
-        " (use the '" .. own .. "' option)")
-    end
-    out[k] = v
-  end
-  if config.lang ~= nil then
-    if not find(config.lang, "^[%a][%w%-_]*$") or #config.lang > 35 then
-      return nil, "lang must be a language tag such as \"en\" or \"zh\""
-    end
-    out["X-Q-Language"] = config.lang
-  end
-  if next(out) == nil then return false end
-  return out
-end
-
--- The realtime URL that goes with a base URL: the region's, or iot-api.X -> iot-south.X.
-local function realtime_for(base_url, region)
-  if region then return REALTIME_URLS[region] end
-  for name, url in pairs(REGIONS) do
-    if url == base_url then return REALTIME_URLS[name] end
-  end
-  local rest = match(base_url, "^https://iot%-api%.([%w%-%.]+)$")
-  if rest then return "wss://iot-south." .. rest .. ":8443/ws/v2" end
-  rest = match(base_url, "^https://uat%-iot%-api%.([%w%-%.]+)$")
-  if rest then return "wss://uat-iot-south." .. rest .. ":8443/ws/v2" end
-  return nil
-end
-
-local function check_domain(d)
-  if type(d.user_domain) ~= "string" or d.user_domain == "" or type(d.user_domain_secret) ~= "string"
-      or d.user_domain_secret == "" then
-    return nil, "fallback_user_domain needs user_domain and user_domain_secret (strings)"
-  end
-  for k in pairs(d) do
-    if k ~= "user_domain" and k ~= "user_domain_secret" then
-      return nil, "fallback_user_domain: unknown field '" .. redact.line(tostring(k)) .. "'"
-    end
-  end
-  return true
-end
-
-local function make_store(config)
-  local store = config.token_store or "memory"
-  if type(store) == "table" then
-    if type(store.get) ~= "function" or type(store.set) ~= "function" or type(store.delete) ~= "function" then
-      return nil, "token_store must have get, set and delete methods"
-    end
-    return store
-  end
-  if store == "memory" then return require("quecapi.store.memory").new() end
-  if store == "file" then
-    local path = config.token_file
-    if not path then
-      local home = os.getenv("HOME")
-      if not home or home == "" then return nil, "token_file is required (no HOME)" end
-      path = home .. "/.cache/quecapi/tokens.json"
-    end
-    return require("quecapi.store.file").new { path = path }
-  end
-  if store == "shdict" then
-    return require("quecapi.store.shdict").new { dict = config.token_dict or "quecapi" }
-  end
-  return nil, "token_store must be \"memory\", \"file\", \"shdict\" or a store table"
-end
-
-local function make_transport(config)
-  local t = config.transport or "auto"
-  local opts = { verify = config.verify ~= false, ca_file = config.ca_file }
-  if t == "auto" or t == "curl" or t == "ngx" then
-    return require("quecapi.transport." .. t).new(opts)
-  end
-  if type(t) == "table" and type(t.request) == "function" then return t end
-  return nil, "transport must be \"auto\", \"curl\", \"ngx\" or a table with a request method"
-end
-
---- The origin of a base URL, `scheme://host:port` with the port always written,
--- or nil, err. Tokens are kept per origin: a token issued by one host is never
--- sent to another.
--- @tparam string url
-local function origin_of(url)
-  local scheme, authority = match(url, "^(%a[%w+.%-]*)://([^/?#]*)")
-  if not scheme then return nil, "base_url must be an http(s) URL" end
-  scheme = lower(scheme)
-  if scheme ~= "http" and scheme ~= "https" then return nil, "base_url must be an http(s) URL" end
-  if find(authority, "@", 1, true) then return nil, "base_url must not carry credentials" end
-  local host, port = match(authority, "^(%[[%x:.]+%])(.*)$")
-  if not host then host, port = match(authority, "^([^:]+)(.*)$") end
-  if not host then return nil, "base_url has no host" end
-  if port == "" then
-    port = scheme == "https" and "443" or "80"
-  else
-    port = match(port, "^:(%d+)$")
-    if not port or tonumber(port) < 1 or tonumber(port) > 65535 then return nil, "base_url has an invalid port" end
-  end
-  return scheme .. "://" .. lower(host) .. ":" .. tonumber(port), scheme, lower(host)
-end
-_M.origin_of = origin_of
-
-local function is_loopback(host)
-  return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
-end
-
-local function bad(msg, ...) return nil, "quecapi.new: " .. format(msg, ...), nil, "config" end
-
 -- Apart from `new`: a closure over `self` there would keep LuaJIT from compiling
 -- it even when there is no hook, and in nginx a client is made per request.
 local function hooked_log(self, hook)
@@ -701,103 +544,45 @@ local function renewals(self)
 end
 
 --- Make a client (`quecapi.new`). No network I/O happens here.
--- @tparam table config `user_domain`, `user_domain_secret` (required); `region` or
---   `base_url`; `allow_http`; `account`; `timeout`, `connect_timeout`; `retry`;
---   `ca_file`, `verify`; `max_body`; `transport`; `token_store`, `token_file`,
---   `token_dict`, `token_key`, `refresh_margin`, `lock_timeout`; `log`; `clock`,
---   `random`; `user_agent`
+-- @tparam table options `user_domain`, `user_domain_secret` (required); `region` or
+--   `base_url`; `allow_http`; `fallback_user_domain`; `account`; `timeout`,
+--   `connect_timeout`; `retry`; `ca_file`, `verify`; `max_body`; `headers`, `lang`;
+--   `transport`; `token_store`, `token_file`, `token_dict`, `token_key`,
+--   `refresh_margin`, `lock_timeout`; `log`; `clock`, `random`; `user_agent`
+--   (see `quecapi.config`)
 -- @return a `Client`, or nil, err, nil, "config"
-function _M.new(config)
-  if type(config) ~= "table" then return nil, "quecapi.new: config must be a table", nil, "config" end
-  for k, v in pairs(config) do
-    local want = OPTIONS[k]
-    if not want then return bad("unknown option '%s'", redact.line(tostring(k))) end
-    if want ~= "any" and type(v) ~= want then return bad("option '%s' must be a %s", k, want) end
-  end
-  for _, k in ipairs { "user_domain", "user_domain_secret" } do
-    if config[k] == nil or config[k] == "" then return bad("'%s' is required", k) end
-  end
-  local base_url = config.base_url
-  if not base_url then
-    local region = config.region or "cn"
-    base_url = REGIONS[region]
-    if not base_url then return bad("unknown region '%s' (cn, eu, us)", redact.line(region)) end
-  end
-  if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s%c?#]") then
-    return bad("base_url must be an http(s) URL without query or fragment")
-  end
-  base_url = gsub(base_url, "/+$", "")
-  local origin, scheme, host = origin_of(base_url)
-  if not origin then return bad("%s", scheme) end
-  if scheme == "http" and not is_loopback(host) and not config.allow_http then
-    return bad("base_url is plain http to %s: tokens and passwords would cross the network unencrypted "
-      .. "(use https, or set allow_http = true)", host)
-  end
-  for _, k in ipairs { "timeout", "connect_timeout", "max_body", "refresh_margin", "lock_timeout" } do
-    local v = config[k]
-    if v ~= nil then
-      local low_ok = v > 0 or (k == "refresh_margin" and v == 0)
-      if not (low_ok and v < 1e9) then return bad("option '%s' must be a positive number", k) end
-    end
-  end
-  local ok, err = check_account(config.account)
-  if not ok then return bad("%s", err) end
-  local headers
-  headers, err = extra_headers(config)
-  if headers == nil then return bad("%s", err) end
-  if config.fallback_user_domain then
-    ok, err = check_domain(config.fallback_user_domain)
-    if not ok then return bad("%s", err) end
-  end
-  local policy
-  policy, err = retry.policy(config.retry)
-  if not policy then return bad("%s", err) end
-  local store
-  store, err = make_store(config)
-  if not store then return bad("%s", err) end
-  local transport
-  transport, err = make_transport(config)
-  if not transport then return bad("%s", err) end
-
-  local account = config.account
-  local key = config.token_key or (config.user_domain ..
-    (account and (":" .. (account.email or ((account.internationalCode or "86") .. "-" .. account.phone))) or ""))
-  local primary = { user_domain = config.user_domain, user_domain_secret = config.user_domain_secret }
-  local fallback = config.fallback_user_domain and {
-    user_domain = config.fallback_user_domain.user_domain,
-    user_domain_secret = config.fallback_user_domain.user_domain_secret,
-  }
+function _M.new(options)
+  local s, err = config.resolve(options)
+  if not s then return nil, "quecapi.new: " .. err, nil, "config" end
   local self = setmetatable({
-    base_url = base_url,
-    origin = origin,
-    realtime = realtime_for(base_url, not config.base_url and (config.region or "cn") or nil),
-    headers = headers or nil,
-    primary = primary,
-    fallback = fallback,
-    user_domain = config.user_domain,
-    user_domain_secret = config.user_domain_secret,
-    user_agent = config.user_agent or ("quecapi/" .. VERSION),
-    timeout = config.timeout or 10,
-    connect_timeout = config.connect_timeout or 5,
-    max_body = config.max_body or 8 * 1024 * 1024,
-    verify = config.verify,
-    clock = config.clock or time.now_ms,
-    random = config.random or require("quecapi.core").random_string,
-    account = account,
-    -- one origin's tokens are never sent to another
-    token_key = origin .. " " .. key,
-    store = store,
-    transport = transport,
-    retry = policy,
+    base_url = s.base_url,
+    origin = s.origin,
+    realtime = s.realtime_url,
+    headers = s.headers,
+    primary = s.primary,
+    fallback = s.fallback,
+    user_domain = s.primary.user_domain,
+    user_domain_secret = s.primary.user_domain_secret,
+    user_agent = s.user_agent or ("quecapi/" .. VERSION),
+    timeout = s.timeout,
+    connect_timeout = s.connect_timeout,
+    max_body = s.max_body,
+    verify = s.verify,
+    clock = s.clock,
+    random = s.random,
+    account = s.account,
+    token_key = s.token_key,
+    store = s.store,
+    transport = s.transport,
+    retry = s.retry,
   }, client_mt)
-  self.log = config.log and hooked_log(self, config.log) or logger.noop
-  local known = fallback and domain_in_use[domain_key(self)]
+  self.log = s.log and hooked_log(self, s.log) or logger.noop
+  local known = self.fallback and domain_in_use[domain_key(self)]
   if known then use_domain(self, known) end
   local refresh, login = renewals(self)
   self.tokens = tokens.new {
-    store = store, key = self.token_key, clock = self.clock,
-    margin = config.refresh_margin or 300,
-    lock_timeout = config.lock_timeout or (config.timeout or 10) + 5,
+    store = s.store, key = s.token_key, clock = s.clock,
+    margin = s.refresh_margin, lock_timeout = s.lock_timeout,
     refresh = refresh, login = login,
     log = function(...) return self.log(...) end,
   }
