@@ -35,7 +35,8 @@ local setmetatable = setmetatable
 local format = string.format
 local min = math.min
 
-local VERSION = "0.1.0"
+-- One version string, the C core's: the Lua modules and the core ship together.
+local VERSION = require("quecapi.core").VERSION
 
 local _M = { VERSION = VERSION }
 
