@@ -67,6 +67,16 @@ local SERVER = [=[
 
         location = /origin/nocontent { return 204; }
 
+        # what the request said about its body's length, as a header (HEAD has no body)
+        location = /origin/length {
+            content_by_lua_block {
+                ngx.req.read_body()
+                ngx.header["X-Request-Length"] = ngx.var.http_content_length or "none"
+                ngx.header["X-Request-Chunked"] = ngx.var.http_transfer_encoding or "none"
+                ngx.print(ngx.req.get_body_data() or "")
+            }
+        }
+
         # n pieces of size bytes, each flushed: nginx frames them as chunks
         location = /origin/chunked {
             content_by_lua_block {
@@ -246,6 +256,25 @@ describe("transport.ngx in nginx", function()
     assert.are.equal(tostring(res[1].length), res[1].headers["content-length"])
     assert.are.equal("application/json", res[1].headers["content-type"])
   end)
+
+  it("announces an empty body as Content-Length: 0 for POST, PUT, PATCH and DELETE, never for GET or HEAD",
+    function()
+      local url = origin("/origin/length")
+      local methods = { "POST", "PUT", "PATCH", "DELETE", "GET", "HEAD" }
+      local requests = {}
+      for i, m in ipairs(methods) do requests[i] = { method = m, url = url } end
+      requests[#requests + 1] = { method = "DELETE", url = url, body = "{}" }
+      local res = run({}, requests)
+      for i, m in ipairs(methods) do
+        local r = res[i]
+        assert.are.equal(200, r.status, r.err)
+        assert.are.equal((m == "GET" or m == "HEAD") and "none" or "0", r.headers["x-request-length"], m)
+        assert.are.equal("none", r.headers["x-request-chunked"], m)
+        assert.are.equal("", r.body, m)
+      end
+      assert.are.equal("2", res[7].headers["x-request-length"])
+      assert.are.equal("{}", res[7].body)
+    end)
 
   it("works over plain HTTP", function()
     local r = one({}, { url = HTTP_URL .. "/_fake/health" })
@@ -468,8 +497,8 @@ describe("transport.ngx in nginx", function()
       assert.matches("of 400 body bytes", r.err)
       fake.reset()
 
-      -- as libcurl, a request that dies on a pooled connection goes again (up to
-      -- three times); a drop on every try is an error
+      -- as libcurl, a request that dies on a pooled connection goes again, once;
+      -- a drop on every try is an error
       fake.fault { kind = "drop", count = 3 }
       r = one({}, { url = URL .. API })
       assert.are.equal("network", r.kind)

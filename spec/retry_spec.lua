@@ -2,6 +2,9 @@
 local quecapi = require "quecapi"
 local json = require "quecapi.json"
 local recorder = require "support.recorder"
+local retry = require "quecapi.retry"
+local nginx = require "support.nginx"
+local sh = require "support.sh"
 
 local LIST = "GET /v2/binding/enduserapi/userDeviceList"
 local SMS = "POST /v2/sms/enduserapi/v2/sendPhoneSmsCode"
@@ -196,5 +199,94 @@ describe("the log hook", function()
   it("survives a failing hook", function()
     local c = client({ [LIST] = { { ok } } }, { log = function() error("hook broke") end })
     assert(c:user_device_list {})
+  end)
+end)
+
+describe("backoff jitter", function()
+  -- Eight draws of the first backoff with a cap of 1 s, as one line of numbers.
+  local DRAWS = [[
+    local retry = require "quecapi.retry"
+    local t = {}
+    for i = 1, 8 do t[i] = string.format("%.9f", retry.delay({ base_delay = 1, max_delay = 1 }, 1)) end
+    return table.concat(t, " ")
+  ]]
+
+  local function check_draws(line)
+    assert.is_nil(line:find("[^%d%. ]"), "draws: " .. line)
+    local n = 0
+    for v in line:gmatch("%S+") do
+      n = n + 1
+      local d = tonumber(v)
+      assert.is_true(d >= 0 and d <= 1, "delay " .. v .. " outside [0, 1]")
+    end
+    assert.are.equal(8, n, "draws: " .. line)
+  end
+
+  it("[10.18] stays within [0, cap] and spreads over it", function()
+    local policy = { base_delay = 0.2, max_delay = 2 }
+    for n = 1, 8 do
+      local cap = math.min(policy.max_delay, policy.base_delay * 2 ^ (n - 1))
+      local lo, hi, sum = math.huge, -math.huge, 0
+      for _ = 1, 500 do
+        local d = retry.delay(policy, n)
+        assert.is_true(d >= 0 and d <= cap, ("attempt %d: %s outside [0, %s]"):format(n, d, cap))
+        lo, hi, sum = math.min(lo, d), math.max(hi, d), sum + d
+      end
+      -- uniform: for 500 draws these fail with a probability far below 1e-9
+      assert.is_true(lo < 0.1 * cap and hi > 0.9 * cap, ("attempt %d: draws in [%s, %s]"):format(n, lo, hi))
+      assert.is_true(math.abs(sum / 500 - cap / 2) < 0.1 * cap, ("attempt %d: mean %s"):format(n, sum / 500))
+    end
+  end)
+
+  it("[10.18] differs between two LuaJIT processes", function()
+    -- LuaJIT starts math.random from the same seed in every process
+    local root = nginx.root
+    local cmd = ("LUA_PATH=%s LUA_CPATH=%s luajit -e %s"):format(
+      sh.quote(root .. "/lua/?.lua;;"), sh.quote(root .. "/build/luajit/?.so;;"),
+      sh.quote("print((function() " .. DRAWS .. " end)())"))
+    local a, b = sh.output(cmd), sh.output(cmd)
+    check_draws(a)
+    check_draws(b)
+    assert.are_not.equal(a, b)
+  end)
+
+  it("[10.18] differs between nginx workers forked from one master", function()
+    -- the master loads the module (init_by_lua); each worker draws after the fork
+    local srv = nginx.start {
+      workers = 4,
+      http = [[
+        lua_shared_dict jitter 1m;
+        init_by_lua_block { require "quecapi.retry" }
+        init_worker_by_lua_block {
+          local draw = function() ]] .. DRAWS .. [[ end
+          ngx.shared.jitter:set(ngx.worker.id(), draw())
+        }
+      ]],
+      server = [[
+        location = /jitter {
+          content_by_lua_block {
+            for i = 0, ngx.worker.count() - 1 do ngx.say(ngx.shared.jitter:get(i) or "missing") end
+          }
+        }
+      ]],
+    }
+    local status, body
+    for _ = 1, 100 do -- every worker has drawn once its init_worker has run
+      status, body = srv:request("/jitter")
+      if status ~= 200 or not body:find("missing", 1, true) then break end
+      require("quecapi.core").sleep(0.05)
+    end
+    local log = srv:error_log()
+    srv:stop()
+    assert.are.equal(200, status, tostring(body) .. "\n" .. log)
+    local seen = {}
+    for line in body:gmatch("[^\n]+") do
+      check_draws(line)
+      assert.is_nil(seen[line], "two workers drew the same delays: " .. line)
+      seen[line] = true
+    end
+    local workers = 0
+    for _ in pairs(seen) do workers = workers + 1 end
+    assert.are.equal(4, workers)
   end)
 end)

@@ -241,7 +241,9 @@ local function execute(self, e, build, arg, opts)
       end
       log_call(self, extra, "info", "%s %s: retrying in %.2fs (attempt %d of %d)", req.method, req.path, delay,
         attempt + 1, policy.attempts)
-      time.sleep(delay)
+      if not time.sleep(delay) then
+        return fail(self, e, err .. " (not retried: this nginx phase cannot wait)", rcode, extra, kind)
+      end
       attempt = attempt + 1
     else
       if transient and attempt > 1 then err = format("%s (after %d attempts)", err, attempt) end

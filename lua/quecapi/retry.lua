@@ -6,8 +6,10 @@
 -- caller opts in for one call. Platform refusals are never retried here.
 -- @module quecapi.retry
 
+local core = require "quecapi.core"
+
 local type, pairs, tostring, format = type, pairs, tostring, string.format
-local min, random = math.min, math.random
+local min, byte, random_string = math.min, string.byte, core.random_string
 
 local _M = {}
 
@@ -43,9 +45,29 @@ function _M.policy(cfg)
   return p
 end
 
+-- The characters random_string gives, each a digit in base 62 (its position).
+local ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+local DIGIT = {}
+for i = 1, #ALPHABET do DIGIT[byte(ALPHABET, i)] = i - 1 end
+local JITTER_DIGITS = 5 -- 62^5 (about 9.2e8) steps in [0, 1)
+
+-- Uniform in [0, 1), from the C core's OpenSSL RAND_bytes rather than
+-- math.random: nobody seeds math.random (LuaJIT starts every process from the same
+-- seed, and nginx forks its workers from a master that loaded this module), so
+-- every worker and process would back off in step and retry together.
+local function uniform()
+  local s = random_string(JITTER_DIGITS)
+  if not s then return 0.5 end -- the generator failed: a fixed middle, never a raise
+  local v = 0
+  for i = 1, JITTER_DIGITS do
+    v = v * 62 + DIGIT[byte(s, i)]
+  end
+  return v / 62 ^ JITTER_DIGITS
+end
+
 --- Backoff before attempt n + 1 (n >= 1): uniformly random in [0, min(max, base * 2^(n-1))].
 function _M.delay(policy, n)
-  return random() * min(policy.max_delay, policy.base_delay * 2 ^ (n - 1))
+  return uniform() * min(policy.max_delay, policy.base_delay * 2 ^ (n - 1))
 end
 
 return _M

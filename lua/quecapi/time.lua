@@ -10,11 +10,21 @@ local _M = {}
 
 local ngx = rawget(_G, "ngx")
 
--- Phases in which ngx.sleep and cosockets work.
+-- The names are ngx.get_phase()'s (lua-nginx-module 0.10.23 reports init,
+-- init_worker, set, rewrite, server_rewrite, access, content, header_filter,
+-- body_filter, log, timer, balancer, ssl_cert, ssl_session_store,
+-- ssl_session_fetch, ssl_client_hello and exit_worker).
+
+-- Phases in which ngx.sleep and cosockets work (the module's "yieldable" contexts).
 _M.YIELDING_PHASES = {
-  rewrite = true, access = true, content = true, timer = true,
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
 }
+
+-- Phases without cosockets in which a blocking call is acceptable: nginx is
+-- starting and serves no request yet. Everywhere else in nginx, blocking would
+-- stall every request of the worker.
+_M.BLOCKING_PHASES = { init = true, init_worker = true }
 
 --- The current nginx phase, or nil outside nginx.
 function _M.phase()
@@ -30,36 +40,28 @@ _M.now_ms = core.now_ms
 --- Seconds on a clock that never jumps, for deadlines.
 _M.monotonic = core.monotonic
 
---- Sleep without blocking nginx when possible.
+--- May this code wait (sleep, poll a lock) here? Outside nginx, in nginx's
+-- yielding phases and where nginx allows blocking (init, init_worker): yes.
+-- In set, the header and body filters, log, balancer...: no.
+function _M.can_wait()
+  local phase = _M.phase()
+  return phase == nil or _M.YIELDING_PHASES[phase] or _M.BLOCKING_PHASES[phase] or false
+end
+
+--- Sleep without blocking nginx: ngx.sleep where nginx yields, the C core's
+-- sleep outside nginx and where nginx allows blocking. Where nginx can neither
+-- yield nor block, nothing happens and the result is false: the caller must not
+-- wait there (no retry, no lock polling).
+-- @return true when it slept (or had nothing to sleep), false when it may not
 function _M.sleep(seconds)
-  if seconds <= 0 then return end
-  if _M.YIELDING_PHASES[_M.phase() or ""] then
-    return ngx.sleep(seconds)
+  local phase = _M.phase()
+  if phase and _M.YIELDING_PHASES[phase] then
+    if seconds > 0 then ngx.sleep(seconds) end
+    return true
   end
-  return core.sleep(seconds)
-end
-
-local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
-                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
-
--- Days since 1970-01-01 of a civil date (proleptic Gregorian).
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = math.floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
---- Seconds since the epoch of an HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT"), or nil.
-function _M.parse_http_date(s)
-  if type(s) ~= "string" then return nil end
-  local d, mon, y, hh, mm, ss = s:match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-  local m = MONTHS[mon]
-  if not m then return nil end
-  return days_from_civil(tonumber(y), m, tonumber(d)) * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+  if phase and not _M.BLOCKING_PHASES[phase] then return false end
+  if seconds > 0 then core.sleep(seconds) end
+  return true
 end
 
 return _M

@@ -192,7 +192,10 @@ local function acquire(path, timeout)
       lock:release()
       return nil, "timeout"
     end
-    time_.sleep(step < left and step or left)
+    if not time_.sleep(step < left and step or left) then
+      lock:release()
+      return nil, "the lock is held and this nginx phase cannot wait"
+    end
     step = step * 2 < MAX_STEP and step * 2 or MAX_STEP
   end
 end

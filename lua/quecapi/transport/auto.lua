@@ -1,7 +1,16 @@
---- The default transport: cosockets where nginx allows them, libcurl elsewhere.
+--- The default transport: libcurl where blocking is acceptable, cosockets
+-- everywhere else in nginx.
 --
--- The choice is made per request, because one client may be created in
--- init_by_lua (no cosockets: curl) and used in a content handler (ngx).
+--   outside nginx, init_by_lua, init_worker_by_lua   -> curl (blocks, which is acceptable there)
+--   rewrite, access, content, timer, ssl_* ...       -> ngx (cosockets, never blocks)
+--   set, header/body filters, log, balancer, ...     -> ngx, which refuses at once with
+--                                                       nil, err, "usage" (err names
+--                                                       ngx.timer.at); nothing is sent
+--
+-- libcurl is never used in a phase that serves requests: it would stall every
+-- request of the worker for as long as the platform takes, and it would not see
+-- `lua_ssl_trusted_certificate`. The choice is made per request, because one
+-- client may be created in init_by_lua (curl) and used in a content handler (ngx).
 -- @module quecapi.transport.auto
 
 local time = require "quecapi.time"
@@ -13,10 +22,11 @@ function _M.new(opts)
   return setmetatable({ opts = opts }, mt)
 end
 
---- The transport this request would use right now: "ngx" or "curl".
+--- The transport this request would go to right now: "ngx" or "curl".
 function _M.choose(_)
-  if time.YIELDING_PHASES[time.phase() or ""] then return "ngx" end
-  return "curl"
+  local phase = time.phase()
+  if phase == nil or time.BLOCKING_PHASES[phase] then return "curl" end
+  return "ngx"
 end
 
 function _M:request(req)

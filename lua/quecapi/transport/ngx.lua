@@ -4,12 +4,16 @@
 --
 --   t:request{ method, url, headers, body, timeout, connect_timeout, max_body }
 --     -> status, body, headers        (headers: lowercase names, repeats joined with ", ")
---     -> nil, err, kind               (kind: timeout, connect, tls, too_large, network, url)
+--     -> nil, err, kind               (kind: timeout, connect, tls, too_large, network, url,
+--                                      usage)
 --
--- Use it in the phases that have cosockets (rewrite, access, content, timer,
--- ssl_cert, ...). In init_by_lua, set_by_lua, header/body filters and log_by_lua
--- the request fails with kind "network"; use the curl transport where blocking
--- is acceptable (init_by_lua) and a timer elsewhere.
+-- Use it in the phases that have cosockets (rewrite, server_rewrite, access,
+-- content, timer, ssl_cert, ssl_session_fetch, ssl_client_hello). In every other
+-- phase (init_by_lua, init_worker_by_lua, set_by_lua, header/body filters,
+-- log_by_lua, balancer, ...) a request returns nil, err, "usage" at once, without
+-- sending anything; err says to make the call from a timer (ngx.timer.at). Where
+-- blocking is acceptable (init_by_lua, init_worker_by_lua) the curl transport
+-- works, and the auto transport picks it there.
 --
 -- Differences from the curl transport, by necessity:
 --  * Trust: certificates are verified against nginx's `lua_ssl_trusted_certificate`
@@ -26,13 +30,22 @@
 --  * Chunked trailers are read and dropped; they are not merged into the headers.
 --
 -- Like libcurl, a request that fails on a pooled (reused) connection before any
--- byte of the answer arrived, except by timeout, is sent again on another
--- connection: the server closed an idle keep-alive connection under us.
+-- byte of the answer arrived, except by timeout, is sent once more, and only once
+-- (the server closed an idle keep-alive connection under us, but it may have
+-- received the request: an SMS must not go out three times). The resend goes on a
+-- new connection; the other pooled connections to that server are closed on the way.
 --
--- The whole request (connect, TLS, send, header, body) must finish within
--- `timeout` seconds: every socket operation gets the time left as its timeout and
--- reads return as soon as any data is there, so a server that trickles bytes
--- cannot stretch the request past its deadline.
+-- Time: connecting and the TLS handshake together get at most `connect_timeout`
+-- seconds, as libcurl's CONNECTTIMEOUT. The whole request (connect, TLS, send,
+-- header, body, and the one resend) must finish within `timeout` seconds: every
+-- socket operation gets the time left as its timeout and reads return as soon as
+-- any data is there, so a server that trickles bytes cannot stretch the request
+-- past its deadline.
+--
+-- The answer's bytes are the server's: reading and parsing them costs time linear
+-- in their size, whatever their shape (many repeated or folded headers, lines
+-- that arrive a byte at a time, long runs of spaces), so a hostile answer cannot
+-- hold the worker's CPU. Status line and headers are limited to 64 KiB.
 -- @module quecapi.transport.ngx
 
 local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
@@ -41,6 +54,8 @@ local find, sub, lower, format, match, gmatch, byte =
   string.find, string.sub, string.lower, string.format, string.match, string.gmatch, string.byte
 local concat, sort = table.concat, table.sort
 local floor, ceil, min = math.floor, math.ceil, math.min
+
+local time = require "quecapi.time"
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
@@ -55,10 +70,11 @@ local MAX_HEADER_BYTES = 64 * 1024 -- status line + headers (and chunked trailer
 local MAX_CHUNK_LINE = 4096        -- chunk size line with its extensions
 local READ_SIZE = 64 * 1024        -- at most this much per receive
 local SEND_PIECE = 64 * 1024       -- sends are split so each one sees the time left
-local MAX_ATTEMPTS = 3             -- one request, at most twice more on stale pooled connections
 
 local BODYLESS_STATUS = { [204] = true, [304] = true }
-local EMPTY_BODY_LENGTH = { POST = true, PUT = true, PATCH = true }
+-- Methods that announce an empty body: servers and gateways may refuse these
+-- without a length (411), and the platform's gateway expects it on DELETE too.
+local EMPTY_BODY_LENGTH = { POST = true, PUT = true, PATCH = true, DELETE = true }
 -- Framing is ours: a caller's value for these would contradict what is sent.
 local OWN_HEADERS = { ["content-length"] = true, ["transfer-encoding"] = true }
 
@@ -68,6 +84,16 @@ local function nginx()
   if type(ngx) == "table" and type(ngx.socket) == "table" and ngx.socket.tcp then
     return ngx
   end
+end
+
+-- Why a request cannot be made in this nginx phase, and what to do instead.
+local function no_cosockets(phase)
+  if time.BLOCKING_PHASES[phase] then
+    return format("nginx's %s phase has no cosockets: use the curl transport here (it may block "
+      .. "while nginx starts) or make the call from a timer (ngx.timer.at)", phase)
+  end
+  return format("nginx's %s phase has no cosockets and a blocking request would stall the worker: "
+    .. "make the call from a timer (ngx.timer.at)", phase)
 end
 
 -- ------------------------------------------------------------------------
@@ -239,12 +265,17 @@ local function now(ngx)
   return ngx.now()
 end
 
--- Milliseconds left before the deadline (at least 1: 0 would mean "the
--- directive's default" to a cosocket), or nil when it has passed.
-local function left_ms(c)
-  local left = c.deadline - now(c.ngx)
+-- Milliseconds until `t` (at least 1: 0 would mean "the directive's default"
+-- to a cosocket), or nil when it has passed.
+local function ms_until(ngx, t)
+  local left = t - now(ngx)
   if left <= 0 then return nil end
   return ceil(left * 1000)
+end
+
+-- Milliseconds left before the request's deadline, or nil when it has passed.
+local function left_ms(c)
+  return ms_until(c.ngx, c.deadline)
 end
 
 local function fail(_, err, kind)
@@ -261,39 +292,47 @@ local function socket_error(c, err, what)
   return fail(c, err .. " " .. what, "network")
 end
 
--- Append what arrives next (any amount) to the read buffer.
-local function fill(c, what)
+-- What arrives next (any amount, at most READ_SIZE), or nil, err, kind.
+local function receive(c, what)
   local ms = left_ms(c)
   if not ms then return timed_out(c, what) end
   c.sock:settimeout(ms)
   local data, err = c.sock:receiveany(READ_SIZE)
   if not data then return socket_error(c, err, what) end
   c.received = c.received + #data
-  if c.pos > #c.buf then
-    c.buf = data
-  else
-    c.buf = sub(c.buf, c.pos) .. data
-  end
-  c.pos = 1
-  return true
+  return data
 end
 
--- One line without its CR LF, at most `limit` bytes long.
+-- One line without its CR LF; fails when more than `limit` bytes arrive without
+-- its LF. A line that arrives in many pieces is gathered in a list and joined
+-- once: appending every piece to the buffer would copy (and search) the line
+-- again for each piece, quadratic in its length.
 local function read_line(c, limit, what)
-  while true do
-    local i = find(c.buf, "\n", c.pos, true)
-    if i then
-      local line = sub(c.buf, c.pos, i - 1)
-      c.pos = i + 1
-      if byte(line, -1) == 13 then line = sub(line, 1, -2) end
-      return line
+  local buf, pos = c.buf, c.pos
+  local i = find(buf, "\n", pos, true)
+  local line
+  if i then
+    line = sub(buf, pos, i - 1)
+    c.pos = i + 1
+  else
+    local pieces, size = { sub(buf, pos) }, #buf - pos + 1
+    while true do
+      if size > limit then return fail(c, "line too long " .. what, "network") end
+      local data, err, kind = receive(c, what)
+      if not data then return nil, err, kind end
+      i = find(data, "\n", 1, true)
+      if i then
+        pieces[#pieces + 1] = sub(data, 1, i - 1)
+        c.buf, c.pos = data, i + 1
+        break
+      end
+      pieces[#pieces + 1] = data
+      size = size + #data
     end
-    if #c.buf - c.pos + 1 > limit then
-      return fail(c, "line too long " .. what, "network")
-    end
-    local ok, err, kind = fill(c, what)
-    if not ok then return nil, err, kind end
+    line = concat(pieces)
   end
+  if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+  return line
 end
 
 -- Exactly n bytes into `parts`, from the buffer first, then straight from the
@@ -358,23 +397,62 @@ local function parse_status(line)
   return tonumber(status), minor == "1"
 end
 
--- Lowercase names; repeated headers joined with ", "; obsolete line folding unfolded.
+-- The header block is the server's, so every scan of it is linear. Trailing
+-- white space is trimmed with a loop: a pattern such as "(.-)%s*$" retries from
+-- every position of a long run of spaces, quadratic in its length.
+local function is_space(b)
+  return b == 32 or (b >= 9 and b <= 13) -- as %s
+end
+
+-- The position of the last non-space byte of s at or after `from` (from - 1 if none).
+local function last_nonspace(s, from)
+  local e = #s
+  while e >= from and is_space(byte(s, e)) do e = e - 1 end
+  return e
+end
+
+-- Lowercase names; repeated headers joined with ", "; obsolete line folding
+-- unfolded. The pieces of a name seen more than once are gathered in a list and
+-- joined once at the end, as csrc/http.c does: joining at every repeat copies
+-- the value so far again each time, quadratic in the block's size.
 local function parse_headers(lines)
-  local headers, last = {}, nil
+  local headers, pieces, last = {}, {}, nil
   for i = 2, #lines do
     local line = lines[i]
     local first = byte(line)
-    if (first == 32 or first == 9) and last then
-      headers[last] = headers[last] .. " " .. match(line, "^%s*(.-)%s*$")
+    if first == 32 or first == 9 then
+      if last then
+        local s = match(line, "^%s*()")
+        local list = pieces[last]
+        if not list then
+          list = { headers[last] }
+          pieces[last] = list
+        end
+        list[#list + 1] = " "
+        list[#list + 1] = sub(line, s, last_nonspace(line, s))
+      end
     else
-      local name, value = match(line, "^([^:%s]+):%s*(.-)%s*$")
+      local name, s = match(line, "^([^:%s]+):%s*()")
       if name then
         name = lower(name)
-        local old = headers[name]
-        headers[name] = old and old .. ", " .. value or value
+        local value = sub(line, s, last_nonspace(line, s))
+        if headers[name] == nil then
+          headers[name] = value
+        else
+          local list = pieces[name]
+          if not list then
+            list = { headers[name] }
+            pieces[name] = list
+          end
+          list[#list + 1] = ", "
+          list[#list + 1] = value
+        end
         last = name
       end
     end
+  end
+  for name, list in pairs(pieces) do
+    headers[name] = concat(list)
   end
   return headers
 end
@@ -390,14 +468,35 @@ end
 -- Content-Length as a number; repeats must agree. nil when absent, false when invalid.
 local function content_length(value)
   if value == nil then return nil end
-  local n
-  for part in gmatch(value .. ",", "%s*([^,]-)%s*,") do
-    if not find(part, "^%d+$") or #part > 15 then return false end
+  local n, start, len = nil, 1, #value
+  while true do
+    local comma = find(value, ",", start, true)
+    local s, e = start, comma and comma - 1 or len
+    while s <= e and is_space(byte(value, s)) do s = s + 1 end
+    while e >= s and is_space(byte(value, e)) do e = e - 1 end
+    if e < s or e - s >= 15 then return false end
+    local part = sub(value, s, e)
+    if not find(part, "^%d+$") then return false end
     local v = tonumber(part)
     if n and v ~= n then return false end
     n = v
+    if not comma then return n end
+    start = comma + 1
   end
-  return n or false
+end
+
+-- The last coding of a Transfer-Encoding value ("chunked" in "gzip, chunked"),
+-- or nil when the value ends with a comma or is empty.
+local function last_coding(value)
+  local e = last_nonspace(value, 1)
+  local s = e
+  while s >= 1 do
+    local b = byte(value, s)
+    if b == 44 or is_space(b) then break end
+    s = s - 1
+  end
+  if s == e then return nil end
+  return sub(value, s + 1, e)
 end
 
 local function read_chunked(c, parts)
@@ -493,7 +592,7 @@ local function read_response(c, method)
     local codings = lower(headers["transfer-encoding"])
     -- with Content-Length too, the message is suspect (smuggling): do not reuse
     if headers["content-length"] then reusable = false end
-    if match(codings, "([^,%s]+)%s*$") == "chunked" then framing = "chunked" end
+    if last_coding(codings) == "chunked" then framing = "chunked" end
   else
     length = content_length(headers["content-length"])
     if length == false then
@@ -544,51 +643,59 @@ local function send_all(c, data)
   return true
 end
 
--- status, body, headers; or nil, err, kind, retry (the request may go again
--- on another connection: a pooled connection died before it answered).
-local function attempt(self, ngx, r, deadline)
-  local ok, sock = pcall(ngx.socket.tcp)
-  if not ok or not sock then
-    return nil, "cosockets are not available here (" .. tostring(sock) ..
-      "): use ngx.timer.at, or the blocking curl transport", "network"
+-- Connecting or the TLS handshake ran out of time: of connect_timeout, or of
+-- the request's timeout when that ends first.
+local function connect_timed_out(c, r, by_deadline, tls)
+  if by_deadline then
+    return timed_out(c, format(tls and "during the TLS handshake with %s:%d" or "while connecting to %s:%d",
+      r.host, r.port))
   end
-  local c = {
-    ngx = ngx, sock = sock, deadline = deadline, timeout = r.timeout, max_body = r.max_body,
-    buf = "", pos = 1, received = 0,
-  }
-  local https = r.scheme == "https"
-  local verify = self.verify
-  -- A verify=false connection must never be handed to a verifying client.
-  local pool = format("quecapi:%s:%s:%d:%s:%s", r.scheme, r.host, r.port,
-    https and (verify and "verify" or "noverify") or "plain", https and r.host or "")
+  local what = tls and "TLS handshake with" or "connect to"
+  return nil, format("%s %s:%d timed out after %d ms", what, r.host, r.port, floor(r.connect_timeout * 1000 + 0.5)),
+    "timeout"
+end
 
-  local ms = left_ms(c)
-  if not ms then return timed_out(c, "before connecting") end
-  local connect_ms = ceil(r.connect_timeout * 1000)
-  sock:settimeout(min(ms, connect_ms))
-  local err
+-- Connect (to a pooled connection when there is one) and, on a new https
+-- connection, shake hands. Both together get at most connect_timeout (and the
+-- time left before the deadline), as libcurl's CONNECTTIMEOUT bounds its connect
+-- and handshake: a server that accepts and never speaks TLS costs connect_timeout,
+-- not the whole timeout. With `fresh`, pooled connections are closed until a new
+-- one is made: they are as old as the one that just died under us.
+-- Returns whether the connection came from the pool; or nil, err, kind.
+local function open(self, c, r, pool, fresh)
+  local ngx, sock = c.ngx, c.sock
+  local limit = now(ngx) + r.connect_timeout
+  local by_deadline = c.deadline <= limit
+  if by_deadline then limit = c.deadline end
   -- "localhost" is the loopback address without asking DNS (RFC 6761), as libcurl
   -- does; nginx would need a `resolver` for it otherwise.
   local addr = r.host == "localhost" and "127.0.0.1" or r.host
-  ok, err = sock:connect(addr, r.port, { pool = pool })
-  if not ok then
-    sock:close()
-    if err == "timeout" then
-      return nil, format("connect to %s:%d timed out after %d ms", r.host, r.port, min(ms, connect_ms)), "timeout"
+  local reused
+  local tries = fresh and self.pool_size + 1 or 1
+  for i = 1, tries do
+    local ms = ms_until(ngx, limit)
+    if not ms then return connect_timed_out(c, r, by_deadline, false) end
+    sock:settimeout(ms)
+    local ok, err = sock:connect(addr, r.port, { pool = pool })
+    if not ok then
+      sock:close()
+      if err == "timeout" then return connect_timed_out(c, r, by_deadline, false) end
+      return nil, format("cannot connect to %s:%d: %s", r.host, r.port, tostring(err)), "connect"
     end
-    return nil, format("cannot connect to %s:%d: %s", r.host, r.port, tostring(err)), "connect"
+    reused = (sock:getreusedtimes() or 0) > 0
+    if not (fresh and reused) or i == tries then break end
+    sock:close()
   end
-  local reused = (sock:getreusedtimes() or 0) > 0
 
-  if https and not reused then
-    ms = left_ms(c)
+  if r.scheme == "https" and not reused then
+    local ms = ms_until(ngx, limit)
     if not ms then
       sock:close()
-      return timed_out(c, "before the TLS handshake")
+      return connect_timed_out(c, r, by_deadline, true)
     end
     sock:settimeout(ms)
-    local session
-    session, err = sock:sslhandshake(false, r.host, verify)
+    local verify = self.verify
+    local session, err = sock:sslhandshake(false, r.host, verify)
     if session and select(2, sock:getreusedtimes()) == "closed" then
       -- lua-nginx-module 0.10.23 (Debian 12) reports success for a handshake that
       -- failed verification after it had to wait for the network, and closes the
@@ -597,7 +704,7 @@ local function attempt(self, ngx, r, deadline)
     end
     if not session then
       sock:close()
-      if err == "timeout" then return timed_out(c, "during the TLS handshake") end
+      if err == "timeout" then return connect_timed_out(c, r, by_deadline, true) end
       local hint = ""
       if verify and valid_ipv4(r.host) then
         -- nginx matches certificate names (X509_check_host), never IP address entries
@@ -606,9 +713,30 @@ local function attempt(self, ngx, r, deadline)
       return nil, "TLS handshake with " .. r.host .. " failed: " .. tostring(err) .. hint, "tls"
     end
   end
+  return reused
+end
+
+-- status, body, headers; or nil, err, kind, retry (the request may go again:
+-- a pooled connection died before any byte of its answer arrived).
+local function attempt(self, ngx, r, deadline, fresh)
+  local ok, sock = pcall(ngx.socket.tcp)
+  if not ok or not sock then
+    return nil, "cosockets are not available here (" .. tostring(sock) ..
+      "): make the call from a timer (ngx.timer.at)", "usage"
+  end
+  local c = {
+    ngx = ngx, sock = sock, deadline = deadline, timeout = r.timeout, max_body = r.max_body,
+    buf = "", pos = 1, received = 0,
+  }
+  if not left_ms(c) then return timed_out(c, "before connecting") end
+  local https = r.scheme == "https"
+  -- A verify=false connection must never be handed to a verifying client.
+  local pool = format("quecapi:%s:%s:%d:%s:%s", r.scheme, r.host, r.port,
+    https and (self.verify and "verify" or "noverify") or "plain", https and r.host or "")
+  local reused, err, kind = open(self, c, r, pool, fresh)
+  if reused == nil then return nil, err, kind end
 
   local head, body, close = serialize(r)
-  local kind
   -- One send for small requests: the header and the body in one packet.
   if body and #head + #body <= SEND_PIECE then
     head, body = head .. body, nil
@@ -673,11 +801,16 @@ function _M:request(req)
   if not ngx then
     return nil, "quecapi.transport.ngx works inside OpenResty/nginx only; use the curl transport", "network"
   end
+  local phase = time.phase()
+  if phase and not time.YIELDING_PHASES[phase] then
+    return nil, no_cosockets(phase), "usage"
+  end
   local deadline = now(ngx) + r.timeout
-  local status, body, headers, retry
-  for _ = 1, MAX_ATTEMPTS do
-    status, body, headers, retry = attempt(self, ngx, r, deadline)
-    if status or not retry then break end
+  local status, body, headers, retry = attempt(self, ngx, r, deadline, false)
+  if not status and retry then
+    -- Once, as libcurl and the README say, and on a new connection: a request
+    -- with side effects (an SMS) may have reached the server before it closed.
+    status, body, headers = attempt(self, ngx, r, deadline, true)
   end
   return status, body, headers
 end
