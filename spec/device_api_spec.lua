@@ -125,7 +125,7 @@ describe("device data and remote control", function()
     assert.is_number(now.temperature)
     assert.is_number(now.energy)
     if math.type then assert.are.equal("integer", math.type(now.brightness)) end
-    -- the raw call carries the same values as strings
+    -- the raw call carries the same values as strings (resourceValce)
     local raw = assert(c:get_device_business_attributes { pk = PK, dk = dk, type = "2", codeList = { "brightness" } })
     assert.are.equal("80", raw.data.customizeTslInfo[1].resourceValce)
   end)
@@ -144,7 +144,7 @@ describe("device data and remote control", function()
     local device = { { productKey = PK, deviceKey = dk } }
     assert(c:batch_control_device { type = 1, dataFormat = 1, data = "A1B2", deviceList = device })
     assert(c:batch_control_device { type = 1, dataFormat = 2, data = "hello", deviceList = device })
-    local res = assert(c:batch_control_device { type = 2, data = '[{"brightness":"33"}]', deviceList = device })
+    local res = assert(c:batch_control_device { type = 2, data = '[{"brightness":33}]', deviceList = device })
     assert.are.equal(1, #res.data.successList)
     assert(c:call_service(PK, dk, "blink", { times = 3, interval = 500 }))
     assert(c:send_raw(PK, dk, "0A0B", "hex"))
@@ -153,8 +153,34 @@ describe("device data and remote control", function()
     assert.are.equal(1, #seen.services)
     assert.are.equal(33, assert(c:get_properties(PK, dk, { "brightness" })).brightness)
     -- the platform's own validation: a value out of range lands in failureList
-    res = assert(c:batch_control_device { type = 2, data = '[{"brightness":"333"}]', deviceList = device })
+    res = assert(c:batch_control_device { type = 2, data = '[{"brightness":333}]', deviceList = device })
     assert.are.equal(1, #res.data.failureList)
+    assert.matches("out of range", res.data.failureList[1].msg, 1, true)
+  end)
+
+  it("[11.1] sends native JSON values, which the cloud takes, and never strings, which it refuses", function()
+    local since = fake.seq()
+    local result = assert(c:set_properties(PK, dk, { switch = true, brightness = 80, mode = "night",
+                                                     color = { r = 1, g = 2, b = 3 }, schedule = { 5 } }))
+    assert.are.equal(1, #result.successList)
+    assert(c:call_service(PK, dk, "blink", { times = 2, interval = 100 }))
+    local sent = {}
+    for _, r in ipairs(fake.requests(since)) do
+      if r.path == "/v2/binding/enduserapi/batchControlDevice" then sent[#sent + 1] = json.decode(r.raw_body).data end
+    end
+    assert.are.same({ '[{"brightness":80},{"color":{"b":3,"g":2,"r":1}},{"mode":2},{"schedule":[5]},{"switch":true}]',
+                      '[{"blink":[{"interval":100},{"times":2}]}]' }, sent)
+    local seen = fake.device(PK, dk)
+    assert.are.same({ r = 1, g = 2, b = 3 }, seen.values.color)
+    assert.are.same({ times = 2, interval = 100 }, seen.services[1].params)
+    -- the same values as strings, sent by hand, are refused device by device
+    local device = { { productKey = PK, deviceKey = dk } }
+    for _, data in ipairs { '[{"switch":"true"}]', '[{"brightness":"80"}]', '[{"blink":[{"times":"2"}]}]' } do
+      local res = assert(c:batch_control_device { type = data:find("blink") and 3 or 2, data = data,
+                                                  deviceList = device })
+      assert.are.equal(0, #res.data.successList, data)
+      assert.are.equal(1, #res.data.failureList, data)
+    end
   end)
 
   it("keeps the history of written values", function()

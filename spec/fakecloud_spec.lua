@@ -1,6 +1,8 @@
 -- The fake cloud itself, over raw HTTPS: the end-user API beyond login (email
 -- accounts, tokens, passwords, binding, TSL, current values, control, history,
--- sharing), the fault matrix and the in-flight counters. Requests are built by
+-- sharing), the fault matrix and the in-flight counters, and the live cloud's
+-- ways (issue 11): form bodies, auth failures on demand, X-Q-Language, the
+-- routes live clients use beyond the docs, the daily quota, a second user domain. Requests are built by
 -- hand with the C core's session and crypto, so these specs check the fake and
 -- nothing of the client library.
 local core = require "quecapi.core"
@@ -402,14 +404,14 @@ describe("fake cloud: current values and property writes", function()
     _, access = fake.session_user("13300000001", "pass1234", 2)
   end)
 
-  it("writes every data type and reads the platform's strings back", function()
+  it("[11.1] writes every data type as native JSON and reads the platform's strings back", function()
     local before = values_of(attributes(access, "D0001", { type = "2" }))
     assert.are.equal("false", before.switch)
     assert.are.equal("0", before.brightness)
     assert.are.equal("[]", before.schedule)
 
-    local res = write(access, "D0001", '[{"switch":"true"},{"brightness":"80"},{"mode":"2"},{"label":"desk lamp"},' ..
-      '{"updated":"1744780781133"},{"color":[{"r":"255"},{"g":"0"},{"b":"16"}]},{"schedule":[{"0":"60"},{"0":"120"}]}]')
+    local res = write(access, "D0001", '[{"switch":true},{"brightness":80},{"mode":2},{"label":"desk lamp"},' ..
+      '{"updated":1744780781133},{"color":{"r":255,"g":0,"b":16}},{"schedule":[60,120]}]')
     assert.are.equal(1, #res.successList)
     assert.are.equal(0, #res.failureList)
     assert.are.same({ productKey = PK, deviceKey = "D0001" }, res.successList[1].data)
@@ -433,10 +435,10 @@ describe("fake cloud: current values and property writes", function()
     assert.are.equal("PROPERTY", item.type)
     assert.is_string(item.name)
 
-    -- native JSON numbers and booleans, and a struct written in part
-    write(access, "D0001", '[{"switch":false},{"brightness":42},{"color":[{"g":7}]}]')
-    v = values_of(attributes(access, "D0001", { type = "2", codeList = "switch,brightness,color" }))
-    assert.are.same({ switch = "false", brightness = "42", color = '{"r":"255","g":"7","b":"16"}' }, v)
+    -- an ENUM as its value in a string, and a struct written in part
+    write(access, "D0001", '[{"switch":false},{"brightness":42},{"mode":"1"},{"color":{"g":7}}]')
+    v = values_of(attributes(access, "D0001", { type = "2", codeList = "switch,brightness,mode,color" }))
+    assert.are.same({ switch = "false", brightness = "42", mode = "1", color = '{"r":"255","g":"7","b":"16"}' }, v)
 
     -- the other device is untouched, and the fake saw the write
     assert.are.equal("false", values_of(attributes(access, "D0002", { type = "2" })).switch)
@@ -505,15 +507,19 @@ describe("fake cloud: current values and property writes", function()
         { id = 2, code = "g", dataType = "INT", specs = { min = "0", max = "9" } } } } } } } }
     fake.control("POST", "/_fake/devices",
       { phone = "13300000001", devices = { { productKey = "pARR", deviceKey = "A1" } } })
-    local res = control(access, { type = 2, data = '[{"key":[{"0":[{"r":"1"},{"g":"2"}]},{"0":[{"r":"3"}]}]}]',
+    local res = control(access, { type = 2, data = '[{"key":[{"r":1,"g":2},{"r":3}]}]',
                                   deviceList = { { productKey = "pARR", deviceKey = "A1" } } })
     assert.are.equal(1, #res.successList)
     local data = ok("GET", "/v2/binding/enduserapi/getDeviceBusinessAttributes",
       { pk = "pARR", dk = "A1", type = "2" }, access)
     assert.are.equal('[{"r":"1","g":"2"},{"r":"3","g":"0"}]', data.customizeTslInfo[1].resourceValce)
-    res = control(access, { type = 2, data = '[{"key":[{"0":[{"r":"1"}]},{"0":[{"r":"1"}]},{"0":[{"r":"1"}]}]}]',
+    res = control(access, { type = 2, data = '[{"key":[{"r":1},{"r":1},{"r":1}]}]',
                             deviceList = { { productKey = "pARR", deviceKey = "A1" } } })
     assert.matches("at most 2", res.failureList[1].msg, 1, true)
+    -- the SaaS form with "0"-keyed elements is not an App's write
+    res = control(access, { type = 2, data = '[{"key":[{"0":[{"r":1}]}]}]',
+                            deviceList = { { productKey = "pARR", deviceKey = "A1" } } })
+    assert.matches("no member", res.failureList[1].msg, 1, true)
   end)
 end)
 
@@ -525,30 +531,47 @@ describe("fake cloud: control validation", function()
   end)
 
   local cases = {
-    { '[{"nope":"1"}]', "unknown property" },
-    { '[{"temperature":"20"}]', "read-only" },
+    { '[{"nope":1}]', "unknown property" },
+    { '[{"temperature":20}]', "read-only" },
     { '[{"switch":"yes"}]', "not a BOOL" },
-    { '[{"brightness":"abc"}]', "not an INT" },
-    { '[{"brightness":"50.5"}]', "not an INT" },
-    { '[{"brightness":"101"}]', "out of range" },
+    { '[{"brightness":50.5}]', "not an INT" },
+    { '[{"brightness":101}]', "out of range" },
     { '[{"brightness":-1}]', "out of range" },
+    { '[{"mode":7}]', "ENUM" },
     { '[{"mode":"7"}]', "ENUM" },
     { '[{"label":"' .. string.rep("x", 33) .. '"}]', "longer than 32" },
     { '[{"label":12}]', "not TEXT" },
-    { '[{"updated":"yesterday"}]', "DATE" },
-    { '[{"color":[{"x":"1"}]}]', "no member" },
-    { '[{"color":[{"r":"256"}]}]', "out of range" },
-    { '[{"color":{"r":"1"}}]', "list of" },
-    { '[{"schedule":[{"1":"60"}]}]', "keyed" },
-    { '[{"schedule":["60"]}]', "list of" },
-    { '[{"schedule":[{"0":"2000"}]}]', "out of range" },
-    { '[{"schedule":[' .. string.rep('{"0":"1"},', 8) .. '{"0":"1"}]}]', "at most 8" },
-    { '{"switch":"true"}', "not an object" },
+    { '[{"updated":-5}]', "DATE" },
+    { '[{"color":{"x":1}}]', "no member" },
+    { '[{"color":{"r":256}}]', "out of range" },
+    { '[{"color":{"r":true}}]', "not an INT" },
+    { '[{"color":"red"}]', "not a STRUCT" },
+    { '[{"schedule":{"a":60}}]', "not an ARRAY" },
+    { '[{"schedule":[2000]}]', "out of range" },
+    { '[{"schedule":[' .. string.rep('1,', 8) .. '1]}]', "at most 8" },
+    { '{"switch":true}', "not an object" },
     { 'not json', "not a JSON text" },
     { '[]', "names no property" },
   }
+  -- The live cloud is proven to take native values only: BOOL and numbers as
+  -- strings, and the SaaS struct and array forms, are refused.
+  local strings = {
+    { '[{"switch":"true"}]', "not a BOOL" },
+    { '[{"switch":"false"}]', "not a BOOL" },
+    { '[{"brightness":"80"}]', "not an INT" },
+    { '[{"brightness":"abc"}]', "not an INT" },
+    { '[{"updated":"1744780781133"}]', "DATE" },
+    { '[{"color":{"r":"255"}}]', "not an INT" },
+    { '[{"color":[{"r":255}]}]', "JSON object" },
+    { '[{"schedule":["60"]}]', "not an INT" },
+    { '[{"schedule":[{"0":60}]}]', "not an INT" },
+  }
+  for _, case in ipairs(strings) do
+    case.name = "[11.1] refuses a value that is not native JSON: " .. case[1]
+    cases[#cases + 1] = case
+  end
   for _, case in ipairs(cases) do
-    it("puts the device in failureList for " .. case[1]:sub(1, 40), function()
+    it(case.name or ("puts the device in failureList for " .. case[1]:sub(1, 40)), function()
       local res = write(access, "D0001", case[1])
       assert.are.equal(0, #res.successList)
       assert.are.equal(1, #res.failureList)
@@ -561,7 +584,7 @@ describe("fake cloud: control validation", function()
 
   it("checks every device on its own", function()
     fake.unbound { { productKey = PK, deviceKey = "FREE1" } }
-    local res = control(access, { type = 2, data = '[{"switch":"true"}]', deviceList = {
+    local res = control(access, { type = 2, data = '[{"switch":true}]', deviceList = {
       { productKey = PK, deviceKey = "D0001" }, { productKey = PK, deviceKey = "FREE1" },
       { productKey = PK, deviceKey = "GHOST" }, { productKey = PK } } })
     assert.are.equal(1, #res.successList)
@@ -586,10 +609,10 @@ describe("fake cloud: control validation", function()
     local many = {}
     for i = 1, 101 do many[i] = { productKey = PK, deviceKey = "D" .. i } end
     assert.are.equal(5312, c { type = 2, data = "[]", deviceList = many })
-    assert.are.equal(5330, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCache = 3 })
-    assert.are.equal(5328, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCache = 1 })
-    assert.are.equal(5329, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCache = 1, cacheTime = 0 })
-    assert.are.equal(5331, c { type = 2, data = '[{"switch":"true"}]', deviceList = dl, isCover = 9 })
+    assert.are.equal(5330, c { type = 2, data = '[{"switch":true}]', deviceList = dl, isCache = 3 })
+    assert.are.equal(5328, c { type = 2, data = '[{"switch":true}]', deviceList = dl, isCache = 1 })
+    assert.are.equal(5329, c { type = 2, data = '[{"switch":true}]', deviceList = dl, isCache = 1, cacheTime = 0 })
+    assert.are.equal(5331, c { type = 2, data = '[{"switch":true}]', deviceList = dl, isCover = 9 })
     assert.are.equal(5106, code_of("POST", "/v2/binding/enduserapi/batchControlDevice", nil, nil, { type = 2 }))
     -- a body that is not JSON at all
     local status, res = fake.api { method = "POST", path = "/v2/binding/enduserapi/batchControlDevice", token = access,
@@ -627,7 +650,7 @@ describe("fake cloud: pass-through and services", function()
   end)
 
   it("calls a service with checked inputs", function()
-    local res = send { type = 3, data = '[{"blink":[{"times":"3"},{"interval":500}]}]' }
+    local res = send { type = 3, data = '[{"blink":[{"times":3},{"interval":500}]}]' }
     assert.are.equal(1, #res.successList)
     local dev = fake.device(PK, "D0001")
     assert.are.equal(1, #dev.services)
@@ -635,9 +658,11 @@ describe("fake cloud: pass-through and services", function()
     assert.are.same({ times = 3, interval = 500 }, dev.services[1].params)
     assert.are.equal(res.successList[1].ticket, dev.services[1].ticket)
 
-    local res11 = send { type = 3, data = '[{"blink":[{"times":"11"}]}]' }
+    local res11 = send { type = 3, data = '[{"blink":[{"times":11}]}]' }
     assert.matches("out of range", res11.failureList[1].msg, 1, true)
-    assert.matches("no input", send({ type = 3, data = '[{"blink":[{"speed":"1"}]}]' }).failureList[1].msg, 1, true)
+    assert.matches("no input", send({ type = 3, data = '[{"blink":[{"speed":1}]}]' }).failureList[1].msg, 1, true)
+    -- [11.1] inputs are native JSON too
+    assert.matches("not an INT", send({ type = 3, data = '[{"blink":[{"times":"3"}]}]' }).failureList[1].msg, 1, true)
     assert.matches("unknown service", send({ type = 3, data = '[{"dance":[]}]' }).failureList[1].msg, 1, true)
     assert.are.equal(1, #fake.device(PK, "D0001").services)
   end)
@@ -684,7 +709,7 @@ describe("fake cloud: history", function()
 
   it("records a write in the history at the fake's clock", function()
     local t0 = now_ms()
-    write(access, "D0001", '[{"brightness":"66"}]')
+    write(access, "D0001", '[{"brightness":66}]')
     local page = ok("GET", "/v2/quecdatastorage/enduserapi/getPropertyDataList", { pk = PK, dk = "D0001",
       attributeCode = "brightness", startTimestamp = t0 - 60000, endTimestamp = t0 + 60000 }, access)
     assert.are.equal(1, page.total)
@@ -796,7 +821,7 @@ describe("fake cloud: sharing", function()
 
     -- the sharee reads and controls the device
     assert.is_table(attributes(sharee, "D0001", { type = "2" }).customizeTslInfo)
-    assert.are.equal(1, #write(sharee, "D0001", '[{"brightness":"5"}]').successList)
+    assert.are.equal(1, #write(sharee, "D0001", '[{"brightness":5}]').successList)
     assert.are.equal(2, ok("GET", "/v2/binding/enduserapi/deviceInfo", { pk = PK, dk = "D0001" }, sharee).deviceType)
 
     local users = ok("GET", "/v2/binding/enduserapi/deviceShareUserList", { pk = PK, dk = "D0001" }, owner)
@@ -816,7 +841,7 @@ describe("fake cloud: sharing", function()
     assert.is_nil(ok("DELETE", "/v2/binding/enduserapi/ownerUserUnshareDevice", { shareCode = code }, owner))
     assert.are.equal(0, list(sharee).total)
     assert.are.equal("no permission to control this device",
-      write(sharee, "D0001", '[{"brightness":"5"}]').failureList[1].msg)
+      write(sharee, "D0001", '[{"brightness":5}]').failureList[1].msg)
     assert.are.equal(5142, code_of("DELETE", "/v2/binding/enduserapi/ownerUserUnshareDevice",
       { shareCode = code }, owner))
   end)
@@ -1089,5 +1114,479 @@ describe("fake cloud: concurrency", function()
     local reset = fake.control("POST", "/_fake/stats/reset")
     assert.are.equal(0, reset.inflight_max)
     assert.are.equal(0, fake.stats().inflight_max)
+  end)
+end)
+
+-- One raw API call with a form body (and maybe a query); the decoded envelope.
+local function form_call(method, path, form, token, query, headers)
+  local status, res, _, text = fake.api { method = method, path = path, form = form, query = query,
+                                          token = token, headers = headers }
+  assert(status == 200, path .. ": HTTP " .. tostring(status) .. " " .. tostring(text))
+  assert(type(res) == "table", "not JSON: " .. tostring(text))
+  return res
+end
+
+-- The one request the fake logged since seq.
+local function logged(since)
+  local reqs = fake.requests(since)
+  assert.are.equal(1, #reqs)
+  return reqs[1]
+end
+
+-- Fails when any of the secrets appears in the request's URL (raw or escaped).
+local function assert_clean_url(req, secrets)
+  assert.is_string(req.url)
+  for _, secret in ipairs(secrets) do
+    assert.is_nil(req.url:find(secret, 1, true), "secret in the URL: " .. req.url)
+    assert.is_nil(req.url:find(fake.encode_query { x = secret }:sub(3), 1, true), "secret in the URL: " .. req.url)
+  end
+end
+
+describe("fake cloud: parameters in form bodies", function()
+  before_each(function() fake.reset() end)
+
+  it("[11.2] sends an SMS code, registers by email and logs in by phone and email with form bodies", function()
+    local phone = "13900000001"
+    local random, ts = core.random_string(16), ms(os.time())
+    local signature = fake.sign(phone, 3, random, ts)
+    local seq = fake.seq()
+    assert.are.equal(200, form_call("POST", "/v2/sms/enduserapi/v2/sendPhoneSmsCode", {
+      phone = phone, codeType = 3, internationalCode = "86", random = random, ts = ts,
+      userDomain = fake.user_domain, signature = signature }).code)
+    local req = logged(seq)
+    assert.are.equal("/v2/sms/enduserapi/v2/sendPhoneSmsCode", req.url)
+    assert.are.equal(phone, req.form.phone)
+    assert.are.equal(phone, req.args.phone)
+    assert.is_nil(req.query.phone)
+    assert.matches("application/x-www-form-urlencoded", req.content_type, 1, true)
+    assert_clean_url(req, { signature })
+
+    -- registration by phone keeps its documented JSON body
+    local code = fake.sms_code(phone, 3)
+    random = core.random_string(16)
+    local pwd = core.encrypt_password("form-pass1", random)
+    assert.is_table(ok("POST", "/v2/enduser/enduserapi/v2/phonePwdRegister", nil, nil, {
+      phone = phone, pwd = pwd, random = random, smsCode = code, internationalCode = "86",
+      userDomain = fake.user_domain, agreementList = { { protocolType = 1, privacyVersion = "1.0" } } }))
+
+    local login = fake.login_params(phone, "form-pass1")
+    seq = fake.seq()
+    local res = form_call("POST", "/v2/enduser/enduserapi/phonePwdLogin", login)
+    assert.are.equal(200, res.code)
+    assert.matches("^Bearer ", res.data.accessToken.token)
+    req = logged(seq)
+    assert.are.equal("/v2/enduser/enduserapi/phonePwdLogin", req.url)
+    assert_clean_url(req, { login.pwd, login.signature })
+
+    local email = "form@example.com"
+    assert.are.equal(200, form_call("POST", "/v2/mail/enduserapi/v2/sendEmail",
+      { email = email, emailType = 1, userDomain = fake.user_domain }).code)
+    local mail_code = fake.email_code(email, 1)
+    random = core.random_string(16)
+    local reg = { email = email, code = mail_code, random = random, userDomain = fake.user_domain,
+                  pwd = core.encrypt_password("mail-pass1", random) }
+    seq = fake.seq()
+    res = form_call("POST", "/v2/enduser/enduserapi/emailPwdRegister", reg)
+    assert.are.equal(200, res.code)
+    assert.matches("^C%d+$", res.data)
+    assert_clean_url(logged(seq), { reg.pwd, mail_code })
+    res = form_call("POST", "/v2/enduser/enduserapi/emailPwdLogin", email_login_query(email, "mail-pass1"))
+    assert.are.equal(200, res.code)
+  end)
+
+  it("[11.2] refreshes a token, changes and resets a password with form bodies", function()
+    local _, access, login = fake.session_user("13900000002", "old-pass1")
+    local seq = fake.seq()
+    local res = form_call("PUT", "/v2/enduser/enduserapi/refreshToken",
+      { refreshToken = login.refreshToken.token }, access)
+    assert.are.equal(200, res.code)
+    local req = logged(seq)
+    assert.are.equal("/v2/enduser/enduserapi/refreshToken", req.url)
+    assert.are.equal("PUT", req.method)
+    assert_clean_url(req, { (login.refreshToken.token:gsub("^Bearer ", "")) })
+    access = res.data.accessToken.token
+    -- a spent refresh token in a form body is refused as in a query
+    assert.are.equal(5032, form_call("PUT", "/v2/enduser/enduserapi/refreshToken",
+      { refreshToken = login.refreshToken.token }, access).code)
+
+    local random = core.random_string(16)
+    local change = { oldPwd = core.encrypt_password("old-pass1", random),
+                     newPwd = core.encrypt_password("new-pass1", random), random = random }
+    seq = fake.seq()
+    assert.are.equal(200, form_call("PUT", "/v2/enduser/enduserapi/setUserPwd", change, access).code)
+    assert_clean_url(logged(seq), { change.oldPwd, change.newPwd })
+    assert.is_table(fake.login("13900000002", "new-pass1"))
+
+    assert.are.equal(200, send_sms("13900000002", 1))
+    local code = fake.sms_code("13900000002", 1)
+    random = core.random_string(16)
+    local reset = { phone = "13900000002", internationalCode = "86", code = code, random = random,
+                    pwd = core.encrypt_password("reset-pass1", random), userDomain = fake.user_domain }
+    seq = fake.seq()
+    assert.are.equal(200, form_call("PUT", "/v2/enduser/enduserapi/userPwdReset", reset).code)
+    assert_clean_url(logged(seq), { reset.pwd, code })
+    assert.is_table(fake.login("13900000002", "reset-pass1"))
+  end)
+
+  it("[11.2] reads the query and a form body together; the query wins a clash", function()
+    fake.user("13900000003", "pass1234")
+    local login = fake.login_params("13900000003", "pass1234")
+    local query = { phone = login.phone, internationalCode = login.internationalCode, userDomain = login.userDomain }
+    local form = { pwd = login.pwd, random = login.random, signature = login.signature, phone = "10000000000" }
+    local seq = fake.seq()
+    assert.are.equal(200, form_call("POST", "/v2/enduser/enduserapi/phonePwdLogin", form, nil, query).code)
+    local req = logged(seq)
+    assert.are.equal("13900000003", req.args.phone)
+    assert.are.equal("13900000003", req.query.phone)
+    assert.are.equal("10000000000", req.form.phone)
+    assert.are.equal(login.pwd, req.args.pwd)
+    assert.matches("^/v2/enduser/enduserapi/phonePwdLogin%?", req.url)
+    -- the query form keeps working on its own
+    assert.are.equal(200, code_of("POST", "/v2/enduser/enduserapi/phonePwdLogin",
+      fake.login_params("13900000003", "pass1234")))
+  end)
+
+  it("[11.2] reads a form body larger than nginx keeps in memory", function()
+    fake.user("13900000004", "pass1234")
+    local form = fake.login_params("13900000004", "pass1234")
+    form.padding = string.rep("x", 64 * 1024)
+    local res = form_call("POST", "/v2/enduser/enduserapi/phonePwdLogin", form)
+    assert.are.equal(200, res.code)
+  end)
+
+  it("[11.2] [11.6] logs each request's URL and headers", function()
+    local _, access = fake.session_user("13900000005")
+    local seq = fake.seq()
+    ok("GET", "/v2/binding/enduserapi/userDeviceList", { page = 1, pageSize = 5 }, access)
+    fake.api { path = "/v2/enduser/enduserapi/userInfo", token = access,
+               headers = { ["X-Q-Language"] = "en", appId = "app-42", ["quec-random-url"] = "0f3c" } }
+    local reqs = fake.requests(seq)
+    assert.are.equal(2, #reqs)
+    assert.are.equal("/v2/binding/enduserapi/userDeviceList?page=1&pageSize=5", reqs[1].url)
+    assert.are.equal(access, reqs[1].headers.authorization)
+    assert.are.equal("en", reqs[2].headers["x-q-language"])
+    assert.are.equal("app-42", reqs[2].headers.appid)
+    assert.are.equal("0f3c", reqs[2].headers["quec-random-url"])
+    assert.are.equal("/v2/enduser/enduserapi/userInfo", reqs[2].url)
+  end)
+end)
+
+describe("fake cloud: auth failures on demand", function()
+  local API = "/v2/binding/enduserapi/userDeviceList"
+  local access, login
+  before_each(function()
+    fake.reset()
+    _, access, login = fake.session_user("13900000101", "pass1234", 1)
+  end)
+
+  -- with the access token, another token, or none (false)
+  local function get(token)
+    if token == nil then token = access end
+    return fake.api { path = API, token = token }
+  end
+
+  it("[11.4] answers the next N authenticated calls with HTTP 401, then normally", function()
+    fake.auth_failure { count = 2 }
+    -- calls without a token do not use it up
+    assert.are.equal(5106, select(2, get(false)).code)
+    assert.is_table(fake.login("13900000101", "pass1234"))
+    for _ = 1, 2 do
+      local status, res, headers = get()
+      assert.are.equal(401, status)
+      assert.matches("application/json", headers["content-type"], 1, true)
+      assert.are.equal(401, res.code)
+      assert.are.equal("Unauthorized.", res.msg)
+    end
+    local status, res = get()
+    assert.are.equal(200, status)
+    assert.are.equal(1, res.data.total)
+  end)
+
+  it("[11.4] answers HTTP 401 with an HTML page or an empty body", function()
+    fake.auth_failure { body = "html" }
+    local status, res, headers, text = get()
+    assert.are.equal(401, status)
+    assert.is_nil(res)
+    assert.matches("text/html", headers["content-type"], 1, true)
+    assert.matches("401 Unauthorized", text, 1, true)
+    fake.auth_failure { status = 401, body = "empty" }
+    status, res, headers, text = get()
+    assert.are.equal(401, status)
+    assert.is_nil(res)
+    assert.are.equal("", text)
+    assert.are.equal("0", headers["content-length"])
+    assert.are.equal(200, (get()))
+  end)
+
+  it("[11.4] answers with the envelope codes live clients treat as a bad token", function()
+    for _, c in ipairs { 401, 4001, 1003, 5032 } do
+      fake.auth_failure { code = c }
+      local status, res = get()
+      assert.are.equal(200, status)
+      assert.are.equal(c, res.code)
+      assert.is_nil(res.data)
+      assert.is_true(#res.msg > 0)
+    end
+    assert.are.equal(200, select(2, get()).code)
+  end)
+
+  it("[11.4] fails every call with the old token until it is renewed, sparing refreshToken", function()
+    fake.auth_failure { code = 5032, until_renewed = true }
+    for _ = 1, 3 do assert.are.equal(5032, select(2, get()).code) end
+    local res = call("PUT", "/v2/enduser/enduserapi/refreshToken", { refreshToken = login.refreshToken.token }, access)
+    assert.are.equal(200, res.code)
+    local renewed = res.data.accessToken.token
+    for _ = 1, 3 do assert.are.equal(200, select(2, get(renewed)).code) end
+    -- a new login is a renewal too
+    local _, other = fake.session_user("13900000102", "pass1234", 1)
+    fake.auth_failure { status = 401, until_renewed = true }
+    assert.are.equal(401, (get(other)))
+    assert.are.equal(401, (get(renewed)))
+    local fresh = fake.login("13900000102", "pass1234").accessToken.token
+    assert.are.equal(200, (get(fresh)))
+    assert.are.equal(401, (get(other)))
+    fake.clear_faults()
+    assert.are.equal(200, (get(other)))
+  end)
+
+  it("[11.4] fails refreshToken too when asked, and only one path when given", function()
+    fake.auth_failure { code = 5032, refresh = true }
+    assert.are.equal(5032, call("PUT", "/v2/enduser/enduserapi/refreshToken",
+      { refreshToken = login.refreshToken.token }, access).code)
+    fake.auth_failure { code = 4001, path = API }
+    assert.is_table(ok("GET", "/v2/enduser/enduserapi/userInfo", nil, access))
+    assert.are.equal(4001, select(2, get()).code)
+    assert.are.equal(200, select(2, get()).code)
+  end)
+
+  it("[11.4] refuses inconsistent options", function()
+    assert.has_error(function() fake.auth_failure { code = 5032, status = 401 } end)
+    assert.has_error(function() fake.auth_failure { status = 500 } end)
+    assert.has_error(function() fake.auth_failure { code = "soon" } end)
+    assert.has_error(function() fake.auth_failure { body = "xml" } end)
+    assert.has_error(function() fake.auth_failure { until_renewed = "yes" } end)
+  end)
+end)
+
+describe("fake cloud: X-Q-Language", function()
+  before_each(function() fake.reset() end)
+
+  local function msg_of(lang, path, query, token)
+    local headers = lang and { ["X-Q-Language"] = lang } or nil
+    local _, res = fake.api { method = "POST", path = path, query = query, token = token, headers = headers }
+    return res.code, res.msg
+  end
+
+  it("[11.6] words common errors in Chinese for zh and in English for en or no header", function()
+    local login = "/v2/enduser/enduserapi/phonePwdLogin"
+    local bad_sig = { phone = "13900000201", pwd = "x", random = "r", internationalCode = "86",
+                      userDomain = fake.user_domain, signature = "00" }
+    assert.are.same({ 5420, "签名验证失败" }, { msg_of("zh", login, bad_sig) })
+    assert.are.same({ 5420, "签名验证失败" }, { msg_of("zh-CN", login, bad_sig) })
+    assert.are.same({ 5420, "Signature verification failed." }, { msg_of("en", login, bad_sig) })
+    assert.are.same({ 5420, "Signature verification failed." }, { msg_of(nil, login, bad_sig) })
+    assert.are.same({ 5023, "请输入用户域" }, { msg_of("zh", login, { phone = "1", pwd = "x" }) })
+    local list = "/v2/binding/enduserapi/bindDeviceDk"
+    assert.are.same({ 5106, "请输入 token" }, { msg_of("zh", list, {}) })
+    assert.are.same({ 5032, "token 验证失败" }, { msg_of("zh", list, {}, "Bearer stale") })
+    assert.are.same({ 5032, "Token verification failed." }, { msg_of("en", list, {}, "Bearer stale") })
+    -- injected codes follow the header too
+    fake.fault { kind = "code", code = 4026 }
+    assert.are.same({ 4026, "厂商账户资源不足，请联系设备厂商" }, { msg_of("zh", list, {}) })
+  end)
+end)
+
+describe("fake cloud: routes live clients use beyond the docs", function()
+  local access, uid
+  before_each(function()
+    fake.reset()
+    uid, access = fake.session_user("13900000301", "pass1234", 2)
+    fake.product { productKey = "pPLUG1", productName = "Plug",
+                   tsl = { properties = { { code = "on", dataType = "BOOL" } } } }
+    fake.control("POST", "/_fake/devices", { phone = "13900000301",
+      devices = { { productKey = "pPLUG1", deviceKey = "PLUG01", online = true } } })
+    fake.unbound { { productKey = PK, deviceKey = "FREE01" } }
+  end)
+
+  it("[11.8] getDeviceOnlineStatus: online as 0/1 for a bound device, 4007 for another", function()
+    local path = "/v2/binding/enduserapi/getDeviceOnlineStatus"
+    local data = ok("GET", path, { pk = "pPLUG1", dk = "PLUG01" }, access)
+    assert.are.same({ productKey = "pPLUG1", deviceKey = "PLUG01", online = 1, value = 1 }, data)
+    assert.are.equal(0, ok("GET", path, { pk = PK, dk = "D0001" }, access).online)
+    fake.report(PK, "D0001", { online = true })
+    assert.are.equal(1, ok("GET", path, { pk = PK, dk = "D0001" }, access).online)
+    local res = call("GET", path, { pk = PK, dk = "FREE01" }, access)
+    assert.are.equal(4007, res.code)
+    assert.are.equal("device is not bound", res.msg)
+    assert.are.equal(5067, code_of("GET", path, { pk = PK }, access))
+    assert.are.equal(5066, code_of("GET", path, { dk = "D0001" }, access))
+    assert.are.equal(5106, code_of("GET", path, { pk = PK, dk = "D0001" }))
+  end)
+
+  it("[11.8] getDeviceBindingInfo: the device as the device list shows it, 4007 when not bound", function()
+    local path = "/v2/binding/enduserapi/getDeviceBindingInfo"
+    local data = ok("GET", path, { pk = "pPLUG1", dk = "PLUG01" }, access)
+    assert.are.equal("pPLUG1", data.productKey)
+    assert.are.equal("PLUG01", data.deviceKey)
+    assert.are.equal("Plug", data.productName)
+    assert.are.equal(uid, data.uid)
+    assert.are.equal(1, data.deviceType)
+    assert.are.equal(1, data.onlineStatus)
+    assert.are.equal(4007, code_of("GET", path, { pk = PK, dk = "FREE01" }, access))
+    assert.are.equal(4007, code_of("GET", path, { pk = PK, dk = "NOBODY" }, access))
+    assert.are.equal(5032, code_of("GET", path, { pk = PK, dk = "D0001" }, "Bearer stale"))
+    -- a device shared with the user is the user's to verify too
+    local _, guest = fake.session_user("13900000302", "pass1234")
+    local code = ok("POST", "/v2/binding/enduserapi/shareInfo",
+      { pk = PK, dk = "D0001", acceptingExpireAt = now_ms() + 600000 }, access)
+    assert.are.equal(4007, code_of("GET", path, { pk = PK, dk = "D0001" }, guest))
+    ok("POST", "/v2/binding/enduserapi/shareDevice", { shareCode = code }, guest)
+    assert.are.equal(2, ok("GET", path, { pk = PK, dk = "D0001" }, guest).deviceType)
+  end)
+
+  it("[11.8] getProductList: the products of the user's devices, once each, as a page", function()
+    local path = "/v2/enduser/enduserapi/getProductList"
+    local page = ok("GET", path, { pageNum = 1, pageSize = 100 }, access)
+    assert.are.equal(2, page.total)
+    assert.are.same({ { productKey = PK, name = "RGB light" }, { productKey = "pPLUG1", name = "Plug" } }, page.list)
+    page = ok("GET", path, { pageNum = 2, pageSize = 1 }, access)
+    assert.are.equal(2, page.pages)
+    assert.are.same({ { productKey = "pPLUG1", name = "Plug" } }, page.list)
+    assert.are.equal(10, ok("GET", path, nil, access).pageSize)
+    assert.are.equal(5000, code_of("GET", path, { pageNum = 0 }, access))
+    assert.are.equal(5106, code_of("GET", path, { pageNum = 1 }))
+    local _, empty = fake.session_user("13900000303", "pass1234")
+    local status, res, _, text = fake.api { path = path, query = { pageNum = 1, pageSize = 10 }, token = empty }
+    assert.are.equal(200, status)
+    assert.are.equal(0, res.data.total)
+    assert.truthy(text:find('"list":[]', 1, true))
+  end)
+end)
+
+describe("fake cloud: daily quota, offline and not bound", function()
+  local API = "/v2/binding/enduserapi/userDeviceList"
+  local access, other, login, uid, other_uid
+  before_each(function()
+    fake.reset()
+    uid, access, login = fake.session_user("13900000401", "pass1234", 1)
+    other_uid, other = fake.session_user("13900000402", "pass1234", 1)
+  end)
+
+  it("[11.9] answers 4026 past the account's daily quota until the quota is reset", function()
+    fake.quota(3)
+    for _ = 1, 3 do assert.are.equal(200, code_of("GET", API, nil, access)) end
+    local res = call("GET", API, nil, access)
+    assert.are.equal(4026, res.code)
+    assert.are.equal("Insufficient resources in the manufacturer's account. Please contact the device manufacturer.",
+      res.msg)
+    assert.are.equal(4026, code_of("POST", "/v2/binding/enduserapi/batchControlDevice", nil, access,
+      { type = 2, data = '[{"switch":true}]', deviceList = { { productKey = PK, deviceKey = "D0001" } } }))
+    -- another account has its own quota, and renewing the session still works
+    assert.are.equal(200, code_of("GET", API, nil, other))
+    local renewed = call("PUT", "/v2/enduser/enduserapi/refreshToken", { refreshToken = login.refreshToken.token },
+      access)
+    assert.are.equal(200, renewed.code)
+    access = renewed.data.accessToken.token
+    assert.are.equal(4026, code_of("GET", API, nil, access))
+    local used = fake.quota_used()
+    assert.are.equal(3, used.daily_quota)
+    assert.are.equal(1, used.used[other_uid])
+    assert.is_true(used.used[uid] > 3)
+
+    fake.reset_quota()
+    assert.are.equal(200, code_of("GET", API, nil, access))
+    -- setting the quota starts afresh; 0 turns it off
+    fake.quota(1)
+    assert.are.equal(200, code_of("GET", API, nil, access))
+    assert.are.equal(4026, code_of("GET", API, nil, access))
+    fake.quota(0)
+    for _ = 1, 5 do assert.are.equal(200, code_of("GET", API, nil, access)) end
+    assert.has_error(function() fake.quota(-1) end)
+  end)
+
+  it("[11.9] does not count calls without a valid token", function()
+    fake.quota(1)
+    assert.are.equal(5106, code_of("GET", API))
+    assert.are.equal(5032, code_of("GET", API, nil, "Bearer stale"))
+    assert.are.equal(200, code_of("GET", API, nil, access))
+    assert.are.equal(4026, code_of("GET", API, nil, access))
+  end)
+
+  it("[11.9] reports a device not bound as 4007 and, on demand, a device offline as 4021", function()
+    fake.unbound { { productKey = PK, deviceKey = "FREE09" } }
+    for _, path in ipairs { "/v2/binding/enduserapi/getDeviceBindingInfo",
+                            "/v2/binding/enduserapi/getDeviceOnlineStatus" } do
+      local res = call("GET", path, { pk = PK, dk = "FREE09" }, other)
+      assert.are.equal(4007, res.code)
+      assert.are.equal("device is not bound", res.msg)
+    end
+    -- the live cloud reports 4021 on the realtime channel; an HTTP answer carries it
+    -- when a spec asks for it
+    fake.fault { kind = "code", code = 4021, path = "/v2/binding/enduserapi/batchControlDevice" }
+    local res = call("POST", "/v2/binding/enduserapi/batchControlDevice", nil, access,
+      { type = 2, data = '[{"switch":true}]', deviceList = { { productKey = PK, deviceKey = "D0001" } } })
+    assert.are.equal(4021, res.code)
+    assert.are.equal("Device is offline.", res.msg)
+  end)
+end)
+
+describe("fake cloud: a second user domain", function()
+  local LOGIN = "/v2/enduser/enduserapi/phonePwdLogin"
+  before_each(function() fake.reset() end)
+
+  it("[11.10] logs a user in under the domain it lives in, and answers 5015 under the other", function()
+    fake.user("13900000501", "pass1234", 1, fake.second_user_domain)
+    local data = fake.login("13900000501", "pass1234", "86", fake.second_user_domain)
+    assert.matches("^Bearer ", data.accessToken.token)
+    assert.are.equal(1, ok("GET", "/v2/binding/enduserapi/userDeviceList", nil, data.accessToken.token).total)
+    -- the first domain, correctly signed with its own secret: not this account's domain
+    local res = call("POST", LOGIN, fake.login_params("13900000501", "pass1234"))
+    assert.are.equal(5015, res.code)
+    assert.are.equal("The user domain does not exist.", res.msg)
+    -- and a user of the first domain under the second
+    fake.user("13900000502", "pass1234")
+    assert.are.equal(5015, code_of("POST", LOGIN, fake.login_params("13900000502", "pass1234", "86",
+      fake.second_user_domain)))
+    assert.are.equal(200, code_of("POST", LOGIN, fake.login_params("13900000502", "pass1234")))
+    -- a wrong password is still a wrong password under the right domain
+    assert.are.equal(5028, code_of("POST", LOGIN, fake.login_params("13900000501", "wrong-pass", "86",
+      fake.second_user_domain)))
+  end)
+
+  it("[11.10] checks each domain's signature with its own secret", function()
+    fake.user("13900000503", "pass1234", nil, fake.second_user_domain)
+    local q = fake.login_params("13900000503", "pass1234", "86", fake.second_user_domain)
+    q.signature = fake.sign(q.internationalCode, q.phone, q.pwd, q.random)  -- the first domain's secret
+    assert.are.equal(5420, code_of("POST", LOGIN, q))
+    q.signature = fake.sign_for(fake.second_user_domain, q.internationalCode, q.phone, q.pwd, q.random)
+    assert.are.equal(200, code_of("POST", LOGIN, q))
+    q.userDomain = "U.DM.1.1"
+    assert.are.equal(5015, code_of("POST", LOGIN, q))
+    q.userDomain = "X.DM.5903.1"
+    assert.are.equal(5013, code_of("POST", LOGIN, q))
+  end)
+
+  it("[11.10] registers and logs in by email under the second domain", function()
+    local email, ud = "second@example.com", fake.second_user_domain
+    ok("POST", "/v2/mail/enduserapi/v2/sendEmail", { email = email, emailType = 1, userDomain = ud })
+    local random = core.random_string(16)
+    local pwd = core.encrypt_password("mail-pass2", random)
+    ok("POST", "/v2/enduser/enduserapi/emailPwdRegister",
+      { email = email, code = fake.email_code(email, 1), random = random, pwd = pwd, userDomain = ud })
+    local q = email_login_query(email, "mail-pass2")
+    assert.are.equal(5015, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin", q))
+    q.userDomain = ud
+    q.signature = fake.sign_for(ud, q.email, q.pwd, q.random)
+    assert.are.equal(200, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin", q))
+  end)
+
+  it("[11.10] seeds users only under a domain it knows", function()
+    assert.has_error(function() fake.user("13900000504", "pass1234", nil, "U.DM.1.1") end)
+    fake.control("POST", "/_fake/users", { email = "ud@example.com", password = "pass1234",
+                                           userDomain = fake.second_user_domain })
+    local q = email_login_query("ud@example.com", "pass1234")
+    q.userDomain = fake.second_user_domain
+    q.signature = fake.sign_for(q.userDomain, q.email, q.pwd, q.random)
+    assert.are.equal(200, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin", q))
   end)
 end)

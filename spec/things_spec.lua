@@ -122,8 +122,90 @@ describe("get_properties", function()
   end)
 end)
 
+-- A client whose platform answers productTSL and getDeviceBusinessAttributes with
+-- the given JSON texts (the envelope's data), to feed get_properties odd shapes.
+local function scripted(tsl_data, attrs_data)
+  local function answer(data) return 200, '{"code":200,"msg":"","data":' .. data .. '}', {} end
+  local t = recorder.routes {
+    [TSL] = { function() return answer(tsl_data) end },
+    [ATTRS] = { function() return answer(attrs_data) end },
+  }
+  local c = assert(quecapi.new { user_domain = "C.DM.1.1", user_domain_secret = "s", transport = t })
+  c:set_tokens { access_token = "Bearer t", access_expires = os.time() + 7200 }
+  return c, t
+end
+
+local GOOD_TSL = json.encode(MODEL)
+
+describe("get_properties with odd answers", function()
+  it("[10.22] skips customizeTslInfo items that are not objects or name no property", function()
+    local c = scripted(GOOD_TSL, '{"customizeTslInfo":[5,"x",true,null,[],' ..
+      '{"resourceCode":7,"resourceValce":"1"},{"resourceCode":{"a":1},"resourceValce":"1"},{"resourceValce":"1"},' ..
+      '{"resourceCode":"brightness","dataType":"INT","resourceValce":"42"},null,' ..
+      '{"resourceCode":"switch","dataType":"BOOL","resourceValce":"true"}]}')
+    local v, err = c:get_properties("p11pLZ", "D1")
+    assert.are.same({ brightness = 42, switch = true }, v, err)
+  end)
+
+  it("[10.22] reads native values and refuses a table where TEXT is expected, without raising", function()
+    local c = scripted(GOOD_TSL, '{"customizeTslInfo":[{"resourceCode":"brightness","resourceValce":42},' ..
+      '{"resourceCode":"switch","resourceValce":false},{"resourceCode":"color","resourceValce":{"r":1}}]}')
+    assert.are.same({ brightness = 42, switch = false, color = { r = 1 } }, assert(c:get_properties("p11pLZ", "D1")))
+    c = scripted(GOOD_TSL, '{"customizeTslInfo":[{"resourceCode":"label","resourceValce":{"x":1}}]}')
+    local v, err = c:get_properties("p11pLZ", "D1")
+    assert.is_nil(v)
+    assert.matches("^get_properties: property 'label'", err)
+  end)
+
+  it("[10.22] answers nil, err when the answer has no usable data", function()
+    for _, data in ipairs { 'null', '"oops"', '5', '[]', '{"customizeTslInfo":"many"}', '{"customizeTslInfo":7}' } do
+      local c = scripted(GOOD_TSL, data)
+      local v, err = c:get_properties("p11pLZ", "D1")
+      if data == '[]' then
+        -- an empty JSON array decodes as an empty table: no properties
+        assert.are.same({}, v, err)
+      else
+        assert.is_nil(v, data)
+        assert.matches("^get_properties: ", err)
+      end
+    end
+    local c = scripted(GOOD_TSL, '{"deviceData":{}}')
+    assert.are.same({}, assert(c:get_properties("p11pLZ", "D1")))
+  end)
+
+  it("[10.22] falls back to each item's dataType when the thing model is odd", function()
+    local item = '{"customizeTslInfo":[{"resourceCode":"brightness","dataType":"INT","resourceValce":"42"}]}'
+    for _, tsl in ipairs {
+      'null', '"text"', '7', '{"properties":"none"}', '{"properties":{"brightness":{"dataType":"BOOL"}}}',
+      '{"properties":[5,"x",{"code":7},{"code":"brightness","dataType":{"type":"INT"},"specs":"odd"}]}',
+      '{"tslJson":"5"}', '{"tslJson":"not json"}', '{"tslJson":"{\\"properties\\":7}"}',
+    } do
+      local c = scripted(tsl, item)
+      local v, err = c:get_properties("p11pLZ", "D1")
+      assert.is_table(v, tsl .. ": " .. tostring(err))
+      assert.is_not_nil(v.brightness, tsl)
+    end
+  end)
+
+  it("[10.22] survives a STRUCT or ARRAY model with odd members", function()
+    local tsl = json.encode { properties = {
+      { code = "color", dataType = "STRUCT", specs = { 5, { code = 1 }, { code = "r", dataType = "INT" } } },
+      { code = "list", dataType = "ARRAY", specs = "odd" },
+      { code = "grid", dataType = "ARRAY", specs = { dataType = "STRUCT", specs = 7 } },
+    } }
+    local c = scripted(tsl, '{"customizeTslInfo":[{"resourceCode":"color","resourceValce":"{\\"r\\":\\"3\\"}"},' ..
+      '{"resourceCode":"list","resourceValce":"[\\"a\\",\\"b\\"]"},' ..
+      '{"resourceCode":"grid","resourceValce":"[{\\"x\\":\\"1\\"}]"}]}')
+    local v, err = c:get_properties("p11pLZ", "D1")
+    assert.is_table(v, err)
+    assert.are.same({ r = 3 }, v.color)
+    assert.are.same({ "a", "b" }, v.list)
+    assert.are.same({ { x = "1" } }, v.grid)
+  end)
+end)
+
 describe("set_properties", function()
-  it("builds the TSL data string of batchControlDevice", function()
+  it("[11.1] builds the data string of batchControlDevice with native JSON values", function()
     local c, t = client()
     local result = assert(c:set_properties("p11pLZ", "D1", {
       switch = true, brightness = 80, mode = "manual", energy = 12.5, label = "kitchen",
@@ -135,9 +217,22 @@ describe("set_properties", function()
     local body = json.decode(t:to(CONTROL)[1].body)
     assert.are.equal(2, body.type)
     assert.are.same({ { productKey = "p11pLZ", deviceKey = "D1" } }, body.deviceList)
-    assert.are.equal('[{"brightness":"80"},{"color":[{"r":"255"},{"g":"0"},{"b":"16"}]},{"energy":"12.5"},' ..
-      '{"label":"kitchen"},{"mode":"1"},{"presets":[{"0":[{"r":"1"},{"on":"true"}]}]},' ..
-      '{"schedule":[{"0":"60"},{"0":"120"}]},{"switch":"true"},{"updated":"1744780781133"}]', body.data)
+    assert.are.equal('[{"brightness":80},{"color":{"b":16,"g":0,"r":255}},{"energy":12.5},' ..
+      '{"label":"kitchen"},{"mode":1},{"presets":[{"on":true,"r":1}]},' ..
+      '{"schedule":[60,120]},{"switch":true},{"updated":1744780781133}]', body.data)
+  end)
+
+  it("[11.1] writes BOOL false, whole FLOATs, ENUM names, TEXT digits, and empty STRUCT and ARRAY", function()
+    local c, t = client()
+    assert(c:set_properties("p11pLZ", "D1", { switch = false, energy = 7, mode = "night", label = "80",
+                                              color = {}, schedule = {} }))
+    local data = json.decode(t:to(CONTROL)[1].body).data
+    assert.are.equal('[{"color":{}},{"energy":7},{"label":"80"},{"mode":2},{"schedule":[]},{"switch":false}]', data)
+    local list = json.decode(data)
+    assert.are.equal(false, list[6].switch)
+    assert.are.equal("number", type(list[2].energy))
+    assert.are.equal("string", type(list[3].label))
+    if math.type then assert.are.equal("integer", math.type(list[4].mode)) end
   end)
 
   it("refuses invalid values with a clear error and sends nothing", function()
@@ -182,12 +277,14 @@ describe("set_properties", function()
 end)
 
 describe("call_service", function()
-  it("builds a type 3 call with the service's inputs", function()
+  it("[11.1] builds a type 3 call with the service's inputs as native JSON values", function()
     local c, t = client()
     assert(c:call_service("p11pLZ", "D1", "blink", { times = 3, interval = 500 }))
     local body = json.decode(t:to(CONTROL)[1].body)
     assert.are.equal(3, body.type)
-    assert.are.equal('[{"blink":[{"interval":"500"},{"times":"3"}]}]', body.data)
+    assert.are.equal('[{"blink":[{"interval":500},{"times":3}]}]', body.data)
+    assert(c:call_service("p11pLZ", "D1", "blink"))
+    assert.are.equal('[{"blink":[]}]', json.decode(t:to(CONTROL)[2].body).data)
   end)
 
   it("refuses unknown services and bad inputs, sending nothing", function()

@@ -4,7 +4,10 @@
 -- They use the product's thing model (TSL, from `product_tsl`, cached per client)
 -- to convert the platform's string values (`resourceValce`) by `dataType`, and to
 -- check what is written (type, range, enum, length, writability) before anything
--- is sent. These functions become client methods.
+-- is sent. Written values travel as native JSON (true, 80, {"r":255}, [60,120]):
+-- the form every live client that controls devices sends, and the only one the
+-- live cloud is proven to take. Bad data from the platform never raises: odd
+-- items are skipped. These functions become client methods.
 -- @module quecapi.things
 
 local json = require "quecapi.json"
@@ -38,7 +41,8 @@ local function model(self, pk)
   local res, err, code = self:call("productTSL", { pk = pk })
   if not res then return nil, err, code end
   local data = type(res.data) == "table" and res.data or {}
-  if type(data.tslJson) == "string" then data = json.decode(data.tslJson) or {} end
+  if type(data.tslJson) == "string" then data = json.decode(data.tslJson) end
+  if type(data) ~= "table" then data = {} end
   m = {
     properties = index_by_code(data.properties),
     services = index_by_code(data.services),
@@ -92,7 +96,11 @@ local readers = {
   FLOAT = function(v) return tonumber(v) end,
   DOUBLE = function(v) return tonumber(v) end,
   ENUM = function(v) return to_integer(tonumber(v)) or (type(v) == "string" and v or nil) end,
-  TEXT = function(v) return type(v) == "string" and v or (v ~= nil and tostring(v) or nil) end,
+  TEXT = function(v)
+    local t = type(v)
+    if t == "string" then return v end
+    if t == "number" or t == "boolean" then return tostring(v) end
+  end,
   DATE = function(v) return to_integer(tonumber(v)) end,
   STRUCT = function(v, spec)
     if type(v) == "string" then v = json.decode(v) end
@@ -148,6 +156,19 @@ local function code_list(codes)
   return nil, "codes must be a list of property codes"
 end
 
+-- The elements of a decoded JSON list in order, past the holes JSON nulls leave
+-- (ipairs would stop at the first one).
+local function list_items(t)
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) == "number" then keys[#keys + 1] = k end
+  end
+  sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = t[k] end
+  return out
+end
+
 --- A device's current property values, converted by the thing model.
 -- @tparam string pk product key
 -- @tparam string dk device key
@@ -168,10 +189,16 @@ function _M:get_properties(pk, dk, codes, opts)
   local res
   res, err, code = self:call("getDeviceBusinessAttributes", { pk = pk, dk = dk, type = "2", codeList = list }, opts)
   if not res then return nil, err, code end
+  if type(res.data) ~= "table" then return nil, "get_properties: the answer carries no data" end
+  local items = res.data.customizeTslInfo
+  if items == nil then items = {} end
+  if type(items) ~= "table" then
+    return nil, "get_properties: customizeTslInfo in the answer is not a list"
+  end
   local values = {}
-  local items = type(res.data) == "table" and res.data.customizeTslInfo or {}
-  for _, item in ipairs(type(items) == "table" and items or {}) do
-    local c = item.resourceCode
+  for _, item in ipairs(list_items(items)) do
+    -- an item that is not an object, or names no property, says nothing: skip it
+    local c = type(item) == "table" and item.resourceCode
     if type(c) == "string" then
       local spec = m.properties[c] or { code = c, dataType = item.dataType }
       local v, verr = read_value(spec, item.resourceValce)
@@ -183,7 +210,7 @@ function _M:get_properties(pk, dk, codes, opts)
 end
 
 -- ------------------------------------------------------------------------
--- writing: Lua values -> the platform's TSL payload (checked first)
+-- writing: Lua values -> native JSON values (checked first)
 -- ------------------------------------------------------------------------
 
 local function utf8_length(s)
@@ -206,9 +233,11 @@ local function check_range(spec, n)
   if hi and n > hi then return format("%s is above the maximum %s", number_text(n), s.max) end
 end
 
+-- Each writer returns the value as it goes into the JSON text (false is a
+-- value; nil, err is a refusal).
 local writers = {
   BOOL = function(v)
-    if type(v) == "boolean" then return tostring(v) end
+    if type(v) == "boolean" then return v end
     return nil, "must be a boolean"
   end,
   INT = function(v, spec)
@@ -221,19 +250,22 @@ local writers = {
     if step and step > 1 and (n - lo) % step ~= 0 then
       return nil, format("must be a multiple of %s from %s", s.step, s.min)
     end
-    return format("%d", n)
+    return n
   end,
   FLOAT = function(v, spec)
     if type(v) ~= "number" or v ~= v or v == huge or v == -huge then return nil, "must be a number" end
     local err = check_range(spec, v)
     if err then return nil, err end
-    return number_text(v)
+    return v
   end,
   ENUM = function(v, spec)
     local want = type(v) == "number" and number_text(v) or v
     for _, item in ipairs(type(spec.specs) == "table" and spec.specs or {}) do
       if type(item) == "table" and (tostring(item.value) == want or item.name == want) then
-        return tostring(item.value)
+        -- the value as a number; a model whose values are not numbers keeps its text
+        local n = tonumber(item.value)
+        if n and (n ~= n or n == huge or n == -huge) then n = nil end
+        return to_integer(n) or n or tostring(item.value)
       end
     end
     return nil, format("%s is not one of its values", tostring(v))
@@ -247,8 +279,9 @@ local writers = {
   DATE = function(v)
     local n = type(v) == "number" and to_integer(v)
     if not n or n < 0 then return nil, "must be a timestamp in milliseconds" end
-    return format("%d", n)
+    return n
   end,
+  -- a JSON object of the members given (an empty table is {})
   STRUCT = function(v, spec)
     if type(v) ~= "table" then return nil, "must be a table of members" end
     local known, out = members(spec), {}
@@ -261,11 +294,12 @@ local writers = {
       if v[m.code] ~= nil then
         local x, err = write_value(m, v[m.code])
         if x == nil then return nil, err end
-        out[#out + 1] = { [m.code] = x }
+        out[m.code] = x
       end
     end
     return out
   end,
+  -- a JSON list of the elements
   ARRAY = function(v, spec)
     if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then return nil, "must be a list" end
     local size = type(spec.specs) == "table" and tonumber(spec.specs.size)
@@ -274,7 +308,7 @@ local writers = {
     for i, x in ipairs(v) do
       local y, err = write_value(el, x)
       if y == nil then return nil, err end
-      out[i] = { ["0"] = y }
+      out[i] = y
     end
     return json.array(out)
   end,
@@ -355,7 +389,10 @@ function _M:set_properties(pk, dk, values, opts)
   local list
   list, err = payload(m.properties, values, "property", true)
   if not list then return nil, "set_properties: " .. err end
-  return control(self, pk, dk, { type = 2, data = json.encode(list) }, opts)
+  local data
+  data, err = json.encode(list)
+  if not data then return nil, "set_properties: " .. err end
+  return control(self, pk, dk, { type = 2, data = data }, opts)
 end
 
 --- Call a service of one device, its inputs checked against the thing model.
@@ -380,7 +417,9 @@ function _M:call_service(pk, dk, service, params, opts)
     inputs, err = payload(index_by_code(spec.inputData), params, "input of " .. service, false)
     if not inputs then return nil, "call_service: " .. err end
   end
-  local data = json.encode { { [service] = json.array(inputs) } }
+  local data
+  data, err = json.encode { { [service] = json.array(inputs) } }
+  if not data then return nil, "call_service: " .. err end
   return control(self, pk, dk, { type = 3, data = data }, opts)
 end
 

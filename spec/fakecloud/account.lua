@@ -69,7 +69,8 @@ app.route("POST", "/v2/enduser/enduserapi/v2/phonePwdRegister", function(ctx)
   if not consume_code("sms|" .. key .. "|3", b.smsCode) then return nil, 5037 end
   local uid = state.new_uid()
   state.users[uid] = { uid = uid, phone = b.phone, internationalCode = b.internationalCode or "86",
-                       password = plain, nickname = "user" .. uid, registered_at = state.now(), logon_mode = 1 }
+                       password = plain, nickname = "user" .. uid, registered_at = state.now(), logon_mode = 1,
+                       userDomain = b.userDomain }
   state.by_phone[key] = uid
   for i = 1, state.config.signup_devices do
     local d = {
@@ -93,6 +94,7 @@ app.route("POST", "/v2/enduser/enduserapi/phonePwdLogin", function(ctx)
   if bad then return nil, bad end
   local uid = state.by_phone[phone_key(a.internationalCode, a.phone)]
   if not uid then return nil, 5004 end
+  if not auth.in_domain(state.users[uid], a.userDomain) then return nil, 5015 end
   local plain = crypto.decrypt_password(a.pwd, a.random or "")
   if plain ~= state.users[uid].password then return nil, 5028 end
   return auth.issue_tokens(uid)

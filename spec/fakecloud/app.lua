@@ -1,9 +1,12 @@
--- The fake cloud's request cycle: count, log, maybe inject a fault, route to a
--- handler, wrap its result in the platform's envelope.
+-- The fake cloud's request cycle: count, log, maybe inject a fault, spend the
+-- account's daily quota, route to a handler, wrap its result in the platform's
+-- envelope (its msg in the language X-Q-Language asks for).
 local json = require "fakecloud.json"
 local state = require "fakecloud.state"
 local envelope = require "fakecloud.envelope"
 local faults = require "fakecloud.faults"
+local quota = require "fakecloud.quota"
+local messages = require "fakecloud.messages"
 
 local _M = {}
 
@@ -22,27 +25,53 @@ local function single(args)
   return args
 end
 
-local function read_body()
+-- The request body as sent; nginx keeps a large one in a file.
+local function raw_body()
   ngx.req.read_body()
-  local raw = ngx.req.get_body_data() or ""
+  local raw = ngx.req.get_body_data()
+  if raw then return raw end
+  local path = ngx.req.get_body_file()
+  if not path then return "" end
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  raw = f:read("*a") or ""
+  f:close()
+  return raw
+end
+
+-- body (a decoded JSON body; false when it is not JSON; nil for other bodies),
+-- raw text, form (the fields of a form body, {} for other bodies).
+local function read_body()
+  local raw = raw_body()
   local ctype = ngx.var.content_type or ""
   if ctype:find("application/json", 1, true) and raw ~= "" then
     local v = json.decode(raw)
-    if v ~= nil then return v, raw end
-    return false, raw
+    if v ~= nil then return v, raw, {} end
+    return false, raw, {}
   end
-  return nil, raw
+  if raw ~= "" and ctype:find("application/x-www-form-urlencoded", 1, true) then
+    return nil, raw, single(ngx.decode_args(raw, 200))
+  end
+  return nil, raw, {}
 end
 
 -- Spring reads @RequestParam from the query string and from a form body alike
--- (clients in the wild send emailPwdLogin as a form), so a form body's fields
--- count as parameters too; the query string wins on a clash.
-local function params(query, raw)
-  local ctype = ngx.var.content_type or ""
-  if raw == "" or not ctype:find("application/x-www-form-urlencoded", 1, true) then return query end
-  local merged = single(ngx.decode_args(raw, 200))
+-- (live clients send emailPwdLogin, refreshToken and others as forms;
+-- live-platform-evidence.md, item 2), so a form body's fields count as
+-- parameters too; the query string wins on a clash, as the servlet's parameter
+-- map lists query values first.
+local function params(query, form)
+  local merged = {}
+  for k, v in pairs(form) do merged[k] = v end
   for k, v in pairs(query) do merged[k] = v end
   return merged
+end
+
+-- The request headers as a plain table (lowercase names; a repeated header is a list).
+local function headers_of(h)
+  local out = {}
+  for k, v in pairs(h) do out[k] = v end
+  return out
 end
 
 function _M.enter()
@@ -61,27 +90,34 @@ end
 
 function _M.handle()
   local method, path = ngx.req.get_method(), ngx.var.uri
-  local body, raw = read_body()
+  local body, raw, form = read_body()
   local query = single(ngx.req.get_uri_args(200))
+  local headers = ngx.req.get_headers(100)
   local ctx = {
     method = method,
     path = path,
-    args = params(query, raw),
+    args = params(query, form),
     body = body,
-    headers = ngx.req.get_headers(100),
+    headers = headers,
   }
+  ngx.ctx.lang = messages.language(headers["x-q-language"])
   state.stats.requests = state.stats.requests + 1
-  state.remember { method = method, path = path, args = query, raw_body = raw,
-                   content_type = ngx.var.content_type, authorization = ctx.headers["authorization"],
-                   connection = tonumber(ngx.var.connection), user_agent = ctx.headers["user-agent"] }
+  -- url is the request line's target (path and query as sent): what proxies and
+  -- access logs record, so specs can check that no secret travels in it
+  state.remember { method = method, path = path, url = ngx.var.request_uri, args = ctx.args, query = query,
+                   form = form, raw_body = raw, content_type = ngx.var.content_type,
+                   authorization = headers["authorization"], headers = headers_of(headers),
+                   connection = tonumber(ngx.var.connection), user_agent = headers["user-agent"] }
 
   if state.config.delay_ms > 0 then ngx.sleep(state.config.delay_ms / 1000) end
-  local fault = faults.take(path)
+  local fault = faults.take(ctx)
   if fault and faults.apply(fault) then return end
 
   local handler = routes[method .. " " .. path]
   if not handler then return envelope.not_found(path) end
   if body == false then return envelope.fail(5000, "Request body is not valid JSON") end
+  local over = quota.spend(ctx)
+  if over then return envelope.fail(over) end
   local data, code, msg = handler(ctx)
   if code then return envelope.fail(code, msg) end
   return envelope.ok(data)

@@ -5,13 +5,31 @@ local config = require "fakecloud.config"
 
 local _M = {}
 
-local SECRETS = { [config.user_domain] = config.user_domain_secret }
+local SECRETS = {
+  [config.user_domain] = config.user_domain_secret,
+  [config.second_user_domain] = config.second_user_domain_secret,
+}
 
--- nil when the domain is fine, else code
+-- true for a user domain the fake knows
+function _M.known_domain(ud)
+  return SECRETS[ud] ~= nil
+end
+
+-- nil when the domain is fine, else code. Live Apps use C.DM.x and U.DM.x domains.
 function _M.domain(ud)
   if not ud or ud == "" then return 5023 end
-  if not ud:find("^C%.DM%.%d+%.%d+$") then return 5013 end
+  if not ud:find("^[CU]%.DM%.%d+%.%d+$") then return 5013 end
   if not SECRETS[ud] then return 5015 end
+end
+
+-- true when a login's account (found by phone or email) lives under the user
+-- domain the login asks for. When it does not, the login answers 5015: live
+-- clients retry with the App's other domain on 5015, 5031 or 5420
+-- (live-platform-evidence.md, "Hosts and regions"), and 5015, "the user domain
+-- does not exist", is the one of the three that blames the domain rather than
+-- the address or the signature, so phone and email logins report it alike.
+function _M.in_domain(user, ud)
+  return (user.userDomain or config.user_domain) == ud
 end
 
 -- signature = SHA256(fields in order .. userDomainSecret); absent fields count as ""
@@ -35,10 +53,12 @@ end
 -- logout can retire both.
 function _M.issue_tokens(uid)
   local now = state.now()
-  local access, refresh = crypto.token("access"), crypto.token("refresh")
   local a_exp = math.floor(now + state.config.access_ttl)
   local r_exp = math.floor(now + state.config.refresh_ttl)
-  state.access[access] = { uid = uid, exp = a_exp, refresh = refresh }
+  local access, refresh = crypto.token("access", uid, a_exp), crypto.token("refresh", uid, r_exp)
+  -- seq orders tokens by issue, so a fault can tell tokens from before a renewal
+  state.token_seq = state.token_seq + 1
+  state.access[access] = { uid = uid, exp = a_exp, refresh = refresh, seq = state.token_seq }
   state.refresh[refresh] = { uid = uid, exp = r_exp, access = access }
   local user = state.users[uid]
   if user then user.last_login = now end

@@ -2,7 +2,8 @@
 -- service calls (type 3) to a list of devices. Problems with the request as a
 -- whole are platform errors; problems with one device or with what is sent to
 -- it (unknown code, read-only property, bad value, bad hex) put that device in
--- failureList, as the platform reports per device.
+-- failureList, as the platform reports per device. Values are native JSON: a
+-- BOOL or a number sent as a string is a bad value (tsl.lua says why).
 local app = require "fakecloud.app"
 local json = require "fakecloud.json"
 local state = require "fakecloud.state"

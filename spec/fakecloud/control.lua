@@ -4,10 +4,15 @@
 --   GET    /_fake/health
 --   POST   /_fake/reset              forget everything (settings too)
 --   GET    /_fake/code?phone=&codeType=&internationalCode=   or ?email=&emailType=
---   POST   /_fake/users              { phone, internationalCode, email, password, nickname } -> { uid }
---   POST   /_fake/faults             { kind, path, count, ... } (faults.lua) -> { queued }
+--   POST   /_fake/users              { phone, internationalCode, email, password, nickname, userDomain }
+--                                     -> { uid }
+--   POST   /_fake/faults             { kind, path, count, ... } (faults.lua; kind "auth" for token
+--                                     failures) -> { queued }
 --   DELETE /_fake/faults             drop every queued fault
---   POST   /_fake/config             { setting = value } (state.lua) -> the settings
+--   POST   /_fake/config             { setting = value } (state.lua) -> the settings; setting
+--                                     daily_quota also starts every account's count afresh
+--   GET    /_fake/quota              { daily_quota, used = { uid = calls today } }
+--   POST   /_fake/quota/reset        every account's count back to 0 (as at 00:00 UTC)
 --   POST   /_fake/expire             { phone | email | uid, access_only }
 --   GET    /_fake/stats              { requests, inflight, inflight_max }
 --   POST   /_fake/stats/reset        requests = 0, inflight_max = inflight
@@ -18,6 +23,8 @@ local state = require "fakecloud.state"
 local envelope = require "fakecloud.envelope"
 local faults = require "fakecloud.faults"
 local account = require "fakecloud.account"
+local auth = require "fakecloud.auth"
+local quota = require "fakecloud.quota"
 
 local _M = {}
 
@@ -85,13 +92,17 @@ handlers["GET /_fake/code"] = function()
   return reply { code = c.code, used = c.used }
 end
 
--- { phone, internationalCode, email, password } -> { uid }
+-- { phone, internationalCode, email, password, nickname, userDomain } -> { uid }
+-- userDomain: config.user_domain or config.second_user_domain (default the first).
 handlers["POST /_fake/users"] = function()
   local p = body()
+  if p.userDomain ~= nil and not auth.known_domain(p.userDomain) then
+    return bad("unknown userDomain " .. tostring(p.userDomain))
+  end
   local uid = state.new_uid()
   state.users[uid] = { uid = uid, phone = p.phone, internationalCode = p.internationalCode or "86",
                        email = p.email, password = p.password, nickname = p.nickname or ("user" .. uid),
-                       registered_at = state.now() }
+                       registered_at = state.now(), userDomain = p.userDomain }
   if p.phone then state.by_phone[account.phone_key(p.internationalCode, p.phone)] = uid end
   if p.email then state.by_email[p.email] = uid end
   return reply { uid = uid }
@@ -99,11 +110,9 @@ end
 
 -- { kind, path?, count?, ...options } (the kinds and their options: faults.lua)
 handlers["POST /_fake/faults"] = function()
-  local f = body()
-  local err = faults.check(f)
-  if err then return bad(err) end
-  state.faults[#state.faults + 1] = f
-  return reply { queued = #state.faults }
+  local queued, err = faults.queue(body())
+  if not queued then return bad(err) end
+  return reply { queued = queued }
 end
 
 -- Forget every queued fault.
@@ -113,11 +122,27 @@ handlers["DELETE /_fake/faults"] = function()
 end
 
 handlers["POST /_fake/config"] = function()
-  for k, v in pairs(body()) do
+  local p = body()
+  for k in pairs(p) do
     if state.config[k] == nil then return bad("unknown setting " .. k) end
-    state.config[k] = v
   end
+  if p.daily_quota ~= nil and not (tonumber(p.daily_quota) and tonumber(p.daily_quota) >= 0) then
+    return bad("daily_quota is a number of calls, 0 for none")
+  end
+  for k, v in pairs(p) do state.config[k] = v end
+  if p.daily_quota ~= nil then quota.reset() end
   return reply(state.config)
+end
+
+handlers["GET /_fake/quota"] = function()
+  local used = {}
+  for uid, n in pairs(state.quota.used) do used[uid] = n end
+  return reply { daily_quota = state.config.daily_quota, used = used }
+end
+
+handlers["POST /_fake/quota/reset"] = function()
+  quota.reset()
+  return reply { ok = true }
 end
 
 -- Expire the tokens of every user (or of one: phone, email or uid) now.

@@ -42,8 +42,24 @@ function _M.random_hex(n)
   return hex(rand.bytes(n))
 end
 
-function _M.token(kind)
-  return "Bearer fake." .. kind .. "." .. hex(rand.bytes(24))
+local hmac = require "openssl.hmac"
+local json = require "fakecloud.json"
+
+local function b64url(s)
+  return (ngx.encode_base64(s, true):gsub("[+/]", { ["+"] = "-", ["/"] = "_" }))
+end
+
+-- The key the fake signs its tokens with: made per start, never shown.
+local TOKEN_KEY = rand.bytes(32)
+
+-- A token as the live cloud issues them: "Bearer " and a JWT (HS256) whose
+-- payload carries the user id as `uid`, which Apps read for the realtime
+-- channel's client id (realtime-channel.md). `jti` makes every token unique.
+function _M.token(kind, uid, exp)
+  local head = b64url(json.encode { alg = "HS256", typ = "JWT" })
+  local body = b64url(json.encode { uid = uid, typ = kind, exp = exp, jti = hex(rand.bytes(12)) })
+  local sig = b64url(hmac.new(TOKEN_KEY, "sha256"):final(head .. "." .. body))
+  return "Bearer " .. head .. "." .. body .. "." .. sig
 end
 
 return _M

@@ -51,7 +51,7 @@ app.route("POST", "/v2/enduser/enduserapi/emailPwdRegister", function(ctx)
   if not account.consume_code(_M.code_key(a.email, 1), a.code) then return nil, 5046 end
   local uid = state.new_uid()
   state.users[uid] = { uid = uid, email = a.email, password = plain, nickname = "user" .. uid,
-                       registered_at = state.now(), logon_mode = 2 }
+                       registered_at = state.now(), logon_mode = 2, userDomain = a.userDomain }
   state.by_email[a.email] = uid
   return uid
 end)
@@ -82,6 +82,7 @@ app.route("POST", "/v2/enduser/enduserapi/emailPwdLogin", function(ctx)
   if not _M.valid(a.email) then return nil, 5040 end
   local uid = state.by_email[a.email]
   if not uid then return nil, 5031 end
+  if not auth.in_domain(state.users[uid], a.userDomain) then return nil, 5015 end
   local at = state.attempts[a.email]
   if at and at.frozen_until and at.frozen_until > state.now() then return nil, 5147 end
   local plain = crypto.decrypt_password(a.pwd, a.random or "")

@@ -2,33 +2,9 @@
 -- and the plain HTTP failures a gateway in front of it produces.
 local json = require "fakecloud.json"
 local state = require "fakecloud.state"
--- The platform's messages: the same data table the client ships (data only, no client code).
-local errors = require "quecapi.errors"
+local messages = require "fakecloud.messages"
 
 local _M = {}
-
--- Messages the fake words as the endpoint pages do where they differ from the
--- error-code summary; every other code takes the summary's text (errors.lua).
-_M.messages = setmetatable({
-  [5002] = "The mobile number is registered.",
-  [5004] = "The mobile number is not registered.",
-  [5013] = "Incorrect user domain format.",
-  [5015] = "The user domain does not exist.",
-  [5019] = "Phone number format incorrect.",
-  [5021] = "Please enter phone number.",
-  [5022] = "Please enter password.",
-  [5023] = "Please input the user domain.",
-  [5028] = "Incorrect password.",
-  [5032] = "Token verification failed.",
-  [5037] = "SMS verification failed.",
-  [5056] = "Password format incorrect, please enter 6-20 characters including letters, numbers, or special characters.",
-  [5058] = "SMS sending is out of the limited frequency allowable range.",
-  [5064] = "Please enter verification code.",
-  [5106] = "Please input the token.",
-  [5116] = "Please enter international code.",
-  [5420] = "Signature verification failed.",
-  [5550] = "Please enter signature",
-}, { __index = errors })
 
 -- The Date header shows the fake's clock, skew included, so a client can measure
 -- the offset from any answer (nginx would otherwise print its own time).
@@ -58,9 +34,14 @@ function _M.ok(data)
                                  extMsg = json.null })
 end
 
+-- The platform's text for code in the language this request asked for.
+function _M.message(code)
+  return messages.text(code, ngx.ctx.lang)
+end
+
 -- Platform errors travel with HTTP 200, as the real cloud does.
 function _M.fail(code, msg)
-  return send(200, json.encode { code = code, msg = msg or _M.messages[code] or "",
+  return send(200, json.encode { code = code, msg = msg or _M.message(code),
                                  data = json.null, extMsg = json.null })
 end
 
@@ -71,8 +52,9 @@ function _M.not_found(path)
 end
 
 function _M.html(status)
-  local reason = ({ [500] = "Internal Server Error", [502] = "Bad Gateway",
-                    [503] = "Service Unavailable", [504] = "Gateway Time-out" })[status] or "Error"
+  local reason = ({ [401] = "Unauthorized", [403] = "Forbidden", [500] = "Internal Server Error",
+                    [502] = "Bad Gateway", [503] = "Service Unavailable",
+                    [504] = "Gateway Time-out" })[status] or "Error"
   return send(status, string.format("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n" ..
     "<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
     status, reason, status, reason), "text/html")

@@ -32,9 +32,24 @@
 --                                  close (the client sees the connection end early)
 -- code          code, msg?         HTTP 200 with the platform envelope {code, msg, data:null,
 --                                  extMsg:null}; msg defaults to the platform's text for the code
+-- auth          status (401)       "this token is no good", as live clients meet it
+--               code               (live-platform-evidence.md, item 4): HTTP `status` with a body
+--               msg                of "envelope" ({"code":<status>,"msg":...}, the default), "html"
+--               body ("envelope")  (an nginx error page) or "empty"; or, given `code` (401, 4001,
+--               until_renewed      1003, 5032, ...), HTTP 200 with that envelope. Only calls that
+--               refresh (false)    carry Authorization match, and refreshToken only with
+--                                  refresh = true, so a client can renew. until_renewed = true:
+--                                  every call made with a token issued before the fault was
+--                                  queued, until the client comes back with a newer one
+--                                  (refreshed or logged in); count is then ignored and the fault
+--                                  stays until DELETE /_fake/faults.
+local json = require "fakecloud.json"
 local state = require "fakecloud.state"
 local envelope = require "fakecloud.envelope"
 local wire = require "fakecloud.wire"
+local auth = require "fakecloud.auth"
+
+local REFRESH = "/v2/enduser/enduserapi/refreshToken"
 
 local _M = {}
 
@@ -154,7 +169,30 @@ _M.kinds = {
   huge = huge,
   wrong_length = wrong_length,
   code = function(f) return envelope.fail(tonumber(f.code) or 5000, f.msg) end,
+  auth = function(f)
+    if f.code ~= nil then return envelope.fail(tonumber(f.code), f.msg) end
+    local status = tonumber(f.status) or 401
+    if f.body == "html" then return envelope.html(status) end
+    if f.body == "empty" then return envelope.send(status, "") end
+    return envelope.send(status, json.encode { code = status, msg = f.msg or envelope.message(status),
+                                               data = json.null, extMsg = json.null })
+  end,
 }
+
+local AUTH_BODIES = { envelope = true, html = true, empty = true }
+
+local function check_auth(f)
+  if f.code ~= nil and f.status ~= nil then return "fault 'auth' takes status or code, not both" end
+  if f.code ~= nil and not tonumber(f.code) then return "fault 'auth' needs a numeric code" end
+  local status = f.status ~= nil and tonumber(f.status)
+  if f.status ~= nil and not (status and status >= 400 and status <= 499) then
+    return "fault 'auth' status is an HTTP 4xx status"
+  end
+  if f.body ~= nil and not AUTH_BODIES[f.body] then return "fault 'auth' body is envelope, html or empty" end
+  if f.until_renewed ~= nil and type(f.until_renewed) ~= "boolean" then
+    return "fault 'auth' until_renewed is a boolean"
+  end
+end
 
 -- Options a kind cannot do without, checked when the fault is queued.
 function _M.check(f)
@@ -164,14 +202,41 @@ function _M.check(f)
     return "wrong_length variant is short or long"
   end
   if f.count ~= nil and not tonumber(f.count) then return "count must be a number" end
+  if f.kind == "auth" then return check_auth(f) end
 end
 
--- The first queued fault that matches this request, used up by one.
-function _M.take(path)
+-- Check a fault and queue it; the queue's length, or nil, err.
+function _M.queue(f)
+  local err = _M.check(f)
+  if err then return nil, err end
+  -- tokens issued up to now are the ones a renewal replaces
+  if f.until_renewed then f.before = state.token_seq end
+  state.faults[#state.faults + 1] = f
+  return #state.faults
+end
+
+local function matches(f, ctx)
+  if f.path ~= nil and f.path ~= ctx.path then return false end
+  if f.kind ~= "auth" then return true end
+  local header = auth.header(ctx)
+  if not header then return false end
+  if ctx.path == REFRESH and not f.refresh then return false end
+  if f.until_renewed then
+    local t = state.access[header]
+    return t ~= nil and t.seq <= f.before
+  end
+  return true
+end
+
+-- The first queued fault that matches this request (ctx: path, headers), used
+-- up by one.
+function _M.take(ctx)
   for i, f in ipairs(state.faults) do
-    if f.path == nil or f.path == path then
-      f.count = (tonumber(f.count) or 1) - 1
-      if f.count <= 0 then table.remove(state.faults, i) end
+    if matches(f, ctx) then
+      if not f.until_renewed then
+        f.count = (tonumber(f.count) or 1) - 1
+        if f.count <= 0 then table.remove(state.faults, i) end
+      end
       return f
     end
   end

@@ -8,6 +8,7 @@ require "fakecloud.model"
 require "fakecloud.command"
 require "fakecloud.history"
 require "fakecloud.sharing"
+require "fakecloud.unlisted"
 require "fakecloud.seed"
 
 local app = require "fakecloud.app"

@@ -10,9 +10,10 @@
 --   POST /_fake/device/locations { productKey, deviceKey, points = [{ lat, lng, ts?, type?, ... }] }
 --   POST /_fake/device/events  { productKey, deviceKey, events = [{ code, output?, ts? }] }
 --
--- Values given here may be plain JSON (a struct as an object, an array as a list)
--- or the payload grammar batchControlDevice takes; they are checked against the TSL
--- like a write, except that read-only properties may be reported.
+-- Values given here are what a device reports: plain JSON (a struct as an object,
+-- an array as a list), numbers also as strings, or the SaaS payload forms; they
+-- are checked against the TSL (tsl.normalize_report), and read-only properties
+-- may be reported.
 local json = require "fakecloud.json"
 local state = require "fakecloud.state"
 local control = require "fakecloud.control"
@@ -28,35 +29,17 @@ control.route("POST", "/_fake/products", function()
   return reply { ok = true, productKey = p.productKey }
 end)
 
--- Plain JSON -> the payload grammar, so tsl.normalize can check it.
-local function to_payload(def, v)
-  if type(v) ~= "table" then return v end
-  if def.dataType == "STRUCT" and #v == 0 and next(v) ~= nil then
-    local list = {}
-    for k, x in pairs(v) do list[#list + 1] = { [k] = x } end
-    return list
-  end
-  local entry = type(v[1]) == "table" and v[1]["0"] ~= nil
-  if def.dataType == "ARRAY" and #v > 0 and not entry then
-    local el = { dataType = (def.specs or {}).dataType, specs = (def.specs or {}).specs }
-    local list = {}
-    for i, x in ipairs(v) do list[i] = { ["0"] = to_payload(el, x) } end
-    return list
-  end
-  return v
-end
-
 -- { code = value } checked against the product's properties (or an event's
 -- outputs); normalized values, or nil, msg.
 local function check_values(defs, given, what)
   local out = {}
-  for code, v in pairs(given or {}) do
+  for code, v in pairs(type(given) == "table" and given or {}) do
     local def
     for _, d in ipairs(defs or {}) do
       if d.code == code then def = d end
     end
     if not def then return nil, string.format("unknown %s %q", what, code) end
-    local val, err = tsl.normalize(def, to_payload(def, v))
+    local val, err = tsl.normalize_report(def, v)
     if val == nil then return nil, err end
     out[code] = val
   end

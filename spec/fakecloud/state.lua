@@ -12,10 +12,13 @@ local DEFAULT_CONFIG = {
   signup_devices = 0,        -- devices bound to every newly registered user (for demos)
   login_attempts = 5,        -- wrong email passwords before the account is frozen (5147)
   freeze_seconds = 1200,     -- "please try again after 20 minutes"
+  daily_quota = 0,           -- authenticated calls per account and UTC day before 4026; 0 = none
 }
 
 function _M.reset()
-  _M.users = {}          -- uid -> { uid, phone, internationalCode, email, password, nickname, ... }
+  _M.users = {}          -- uid -> { uid, phone, internationalCode, email, password, nickname,
+                         --         userDomain (nil: config.user_domain), ... }
+                         -- A phone or an email is one account whatever its domain.
   _M.by_phone = {}       -- internationalCode .. "|" .. phone -> uid
   _M.by_email = {}       -- email -> uid
   _M.codes = {}          -- "sms|86|phone|3" or "mail|email|1" -> { code, expires, used, sent }
@@ -28,6 +31,8 @@ function _M.reset()
   _M.devices = {}        -- bindings: list of { uid, productKey, deviceKey, deviceName, bound_at, ... }
   _M.shares = {}         -- list of share records (sharing.lua)
   _M.faults = {}         -- pending fault injections
+  _M.token_seq = 0       -- access tokens issued so far (auth.issue_tokens)
+  _M.quota = { day = nil, used = {} }  -- authenticated calls per uid today (quota.lua)
   _M.log = {}            -- recent API requests, newest last
   _M.seq = 0
   _M.next_uid = 1

@@ -1,15 +1,26 @@
--- The TSL value grammar: checking a written value against a property's dataType
--- and specs, and printing values the way the platform returns them.
+-- The TSL value grammar: checking a value against a property's dataType and
+-- specs, and printing values the way the platform returns them.
 --
--- Written values follow the platform's TSL payload grammar (the SaaS writeData
--- page; the App SDK sends the same strings to batchControlDevice):
---   properties  [{"switch":"true"},{"brightness":"80"}]
---   struct      [{"color":[{"r":"255"},{"g":"0"}]}]
---   array       [{"schedule":[{"0":"60"},{"0":"120"}]}]          (every element keyed "0")
---   array of struct  [{"key":[{"0":[{"r":"1"},{"g":"2"}]}]}]
--- Scalars may be strings or native JSON numbers/booleans. Structs and arrays must
--- use the list-of-objects form: a plain JSON object or array is refused, so a
--- client that sends one learns it here rather than on the real platform.
+-- Two grammars, because two parties send values:
+--
+-- An App's write (batchControlDevice `data`, property writes and service inputs)
+-- carries native JSON values, the form every open-source client that controls
+-- devices on the live cloud sends (live-platform-evidence.md, "Where the live
+-- clients differ", item 1):
+--   properties  [{"switch":true},{"brightness":80},{"mode":2},{"label":"desk"}]
+--   struct      [{"color":{"r":255,"g":0}}]                    (an object of members)
+--   array       [{"schedule":[60,120]}]                         (a list of elements)
+--   array of struct  [{"key":[{"r":1,"g":2},{"r":3}]}]
+--   service     [{"blink":[{"times":3},{"interval":500}]}]      (inputs as the SDK's list of pairs)
+-- The live cloud is proven to take these and nothing else, so a write refuses
+-- BOOL and number values sent as strings ("true", "80"), and the older SaaS
+-- payload forms for structs ([{"r":"255"},...]) and arrays ([{"0":"60"},...]),
+-- for which there is no live evidence either way. ENUM takes a number or its
+-- value as a string: live clients send both and both work.
+--
+-- A device's report (POST /_fake/device, seeded values, event outputs) is
+-- lenient: some firmware reports numbers as strings (realtime-channel.md), and
+-- structs and arrays may come in either form.
 --
 -- Values are kept normalized in Lua: BOOL boolean; INT, ENUM, DATE (epoch ms)
 -- integral numbers; FLOAT, DOUBLE numbers; TEXT string; STRUCT { member = value };
@@ -23,12 +34,15 @@ local NUMERIC = {
   "^%-?%d+[eE][%-+]?%d+$", "^%-?%d*%.?%d+[eE][%-+]?%d+$", "^%-?%d+%.%d*[eE][%-+]?%d+$",
 }
 
+-- A finite JSON number, else nil.
+local function native_number(v)
+  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then return nil end
+  return v
+end
+
 -- A number from a JSON number or a decimal string, else nil.
 local function number_of(v)
-  if type(v) == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return nil end
-    return v
-  end
+  if type(v) == "number" then return native_number(v) end
   if type(v) ~= "string" then return nil end
   for _, p in ipairs(NUMERIC) do
     if v:find(p) then return tonumber(v) end
@@ -50,13 +64,18 @@ local function utf8_length(s)
   return n
 end
 
+-- true for a decoded JSON array (an empty table counts as one), false for an object.
+local function is_list(v)
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return n == #v
+end
+
 -- The entries of a payload list [{"k":v},{"k2":v2}] as { {k, v}, ... }, or nil, msg.
 -- Keys of one object come out sorted, for a stable order.
 function _M.entries(v, what)
   if type(v) ~= "table" then return nil, what .. " must be a list of objects" end
-  local n = 0
-  for _ in pairs(v) do n = n + 1 end
-  if n ~= #v then return nil, what .. " must be a list of objects, not an object" end
+  if not is_list(v) then return nil, what .. " must be a list of objects, not an object" end
   local out = {}
   for _, obj in ipairs(v) do
     if type(obj) ~= "table" or next(obj) == nil or #obj > 0 then
@@ -79,7 +98,7 @@ local function bounds(def, n)
   return n
 end
 
-local normalize
+local check
 
 -- The element definition of an ARRAY property.
 local function element(def, i)
@@ -87,8 +106,24 @@ local function element(def, i)
   return { code = def.code .. "[" .. i .. "]", dataType = s.dataType, specs = s.specs }
 end
 
-local function struct(def, v, fill)
-  local list, err = _M.entries(v, def.code)
+-- A STRUCT as { {member, value}, ... }: an object of members, or (reports only)
+-- the SaaS list of single-member objects.
+local function struct_pairs(def, v, lenient)
+  if type(v) ~= "table" then return nil, def.code .. ": " .. show(v) .. " is not a STRUCT (a JSON object)" end
+  if next(v) ~= nil and is_list(v) then
+    if lenient then return _M.entries(v, def.code) end
+    return nil, def.code .. ": a list is not a STRUCT; send a JSON object of members"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = { k, v[k] } end
+  return out
+end
+
+local function struct(def, v, lenient, fill)
+  local list, err = struct_pairs(def, v, lenient)
   if not list then return nil, err end
   local out = {}
   for _, kv in ipairs(list) do
@@ -97,7 +132,7 @@ local function struct(def, v, fill)
       if m.code == kv[1] then member = m end
     end
     if not member then return nil, string.format("%s: no member %q", def.code, kv[1]) end
-    local val, merr = normalize(member, kv[2])
+    local val, merr = check(member, kv[2], lenient)
     if val == nil then return nil, def.code .. "." .. merr end
     out[member.code] = val
   end
@@ -109,22 +144,30 @@ local function struct(def, v, fill)
   return out
 end
 
-local function array(def, v)
-  local list, err = _M.entries(v, def.code)
-  if not list then return nil, err end
+-- An element of the SaaS array form {"0": value}, unwrapped; nil for anything else.
+local function keyed_element(x)
+  if type(x) ~= "table" or x["0"] == nil then return nil end
+  if next(x, next(x)) ~= nil then return nil end
+  return x["0"]
+end
+
+local function array(def, v, lenient)
+  if type(v) ~= "table" or not is_list(v) then
+    return nil, def.code .. ": " .. show(v) .. " is not an ARRAY (a JSON list)"
+  end
   local size = tonumber((def.specs or {}).size)
-  if size and #list > size then
-    return nil, string.format("%s: %d elements, at most %d allowed", def.code, #list, size)
+  if size and #v > size then
+    return nil, string.format("%s: %d elements, at most %d allowed", def.code, #v, size)
   end
   local out = {}
-  for i, kv in ipairs(list) do
-    if kv[1] ~= "0" then return nil, string.format("%s: array elements are keyed \"0\", not %q", def.code, kv[1]) end
+  for i, x in ipairs(v) do
+    if lenient then x = keyed_element(x) or x end
     local el = element(def, i)
     local val, verr
     if el.dataType == "STRUCT" then
-      val, verr = struct(el, kv[2], true)
+      val, verr = struct(el, x, lenient, true)
     else
-      val, verr = normalize(el, kv[2])
+      val, verr = check(el, x, lenient)
     end
     if val == nil then return nil, verr end
     out[i] = val
@@ -133,19 +176,19 @@ local function array(def, v)
 end
 
 local CHECKS = {
-  BOOL = function(def, v)
-    if v == true or v == "true" then return true end
-    if v == false or v == "false" then return false end
-    return nil, def.code .. ": " .. show(v) .. " is not a BOOL (true or false)"
+  BOOL = function(def, v, lenient)
+    if v == true or (lenient and v == "true") then return true end
+    if v == false or (lenient and v == "false") then return false end
+    return nil, def.code .. ": " .. show(v) .. " is not a BOOL (JSON true or false)"
   end,
-  INT = function(def, v)
-    local n = integral(number_of(v))
-    if not n then return nil, def.code .. ": " .. show(v) .. " is not an INT" end
+  INT = function(def, v, lenient)
+    local n = integral((lenient and number_of or native_number)(v))
+    if not n then return nil, def.code .. ": " .. show(v) .. " is not an INT (a JSON integer)" end
     return bounds(def, n)
   end,
-  FLOAT = function(def, v)
-    local n = number_of(v)
-    if not n then return nil, def.code .. ": " .. show(v) .. " is not a number" end
+  FLOAT = function(def, v, lenient)
+    local n = (lenient and number_of or native_number)(v)
+    if not n then return nil, def.code .. ": " .. show(v) .. " is not a number (a JSON number)" end
     return bounds(def, n)
   end,
   ENUM = function(def, v)
@@ -165,24 +208,35 @@ local CHECKS = {
     end
     return v
   end,
-  DATE = function(def, v)
-    local n = integral(number_of(v))
-    if not n or n < 0 then return nil, def.code .. ": " .. show(v) .. " is not a DATE (epoch milliseconds)" end
+  DATE = function(def, v, lenient)
+    local n = integral((lenient and number_of or native_number)(v))
+    if not n or n < 0 then
+      return nil, def.code .. ": " .. show(v) .. " is not a DATE (epoch milliseconds, a JSON integer)"
+    end
     return n
   end,
-  STRUCT = function(def, v) return struct(def, v, false) end,
+  STRUCT = function(def, v, lenient) return struct(def, v, lenient, false) end,
   ARRAY = array,
 }
 CHECKS.DOUBLE = CHECKS.FLOAT
 
--- The normalized value of v for def, or nil, msg.
-function normalize(def, v)
-  local check = CHECKS[def.dataType]
-  if not check then return nil, def.code .. ": unsupported dataType " .. tostring(def.dataType) end
+check = function(def, v, lenient)
+  local f = CHECKS[def.dataType]
+  if not f then return nil, def.code .. ": unsupported dataType " .. tostring(def.dataType) end
   if type(v) == "userdata" then return nil, def.code .. ": null is not a value" end
-  return check(def, v)
+  return f(def, v, lenient)
 end
-_M.normalize = normalize
+
+-- The normalized value of an App's write for def (native JSON only), or nil, msg.
+function _M.normalize(def, v)
+  return check(def, v, false)
+end
+
+-- The normalized value of a device's report for def (strings for numbers and the
+-- SaaS forms accepted), or nil, msg.
+function _M.normalize_report(def, v)
+  return check(def, v, true)
+end
 
 -- A written STRUCT updates only the members it names.
 function _M.merge(def, current, value)

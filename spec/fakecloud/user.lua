@@ -24,7 +24,8 @@ function _M.info(u, strings)
   return {
     uid = u.uid, phone = u.phone, email = u.email, nikeName = u.nickname, headimg = "",
     sex = "2", lang = "en", timezone = "+08:00", nationality = "", province = "", city = "",
-    address = "", signature = "", remark = "", status = 1, userDomain = strings and config.user_domain or nil,
+    address = "", signature = "", remark = "", status = 1,
+    userDomain = strings and (u.userDomain or config.user_domain) or nil,
     -- registration method; the docs give no values: 1 phone, 2 email here
     logonMode = not strings and (u.logon_mode or (u.phone and 1 or 2)) or nil,
     registerTime = strings and times.datetime(reg) or reg, registerTimeTs = reg,

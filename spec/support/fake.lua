@@ -4,7 +4,14 @@ local core = require "quecapi.core"
 local json = require "quecapi.json"
 local config = require "fakecloud.config"
 
-local _M = { user_domain = config.user_domain, secret = config.user_domain_secret }
+local _M = { user_domain = config.user_domain, secret = config.user_domain_secret,
+             -- the App's second user domain (users may be seeded under either)
+             second_user_domain = config.second_user_domain, second_secret = config.second_user_domain_secret }
+
+local SECRETS = {
+  [config.user_domain] = config.user_domain_secret,
+  [config.second_user_domain] = config.second_user_domain_secret,
+}
 
 local function read_env(path)
   local f = io.open(path)
@@ -58,6 +65,27 @@ function _M.stats() return _M.control("GET", "/_fake/stats") end
 function _M.fault(f) return _M.control("POST", "/_fake/faults", f) end
 function _M.clear_faults() return _M.control("DELETE", "/_fake/faults") end
 
+-- Make authenticated calls fail as "token no good" (faults.lua, kind "auth"):
+--   { status = 401, body = "envelope" | "html" | "empty" }   HTTP 401 (the default)
+--   { code = 401 | 4001 | 1003 | 5032 | ..., msg? }         HTTP 200, that envelope code
+-- for the next `count` (default 1) calls carrying Authorization, or with
+-- until_renewed = true for every call made with a token issued before now, until
+-- a renewed (refreshed or new login) token is used. refreshToken is spared unless
+-- refresh = true; `path` limits it to one API path.
+function _M.auth_failure(opts)
+  local f = { kind = "auth" }
+  for k, v in pairs(opts or {}) do f[k] = v end
+  return _M.fault(f)
+end
+
+-- The account quota: after n authenticated calls a day (per account) calls
+-- answer 4026; 0 turns it off. Setting it starts every count afresh.
+function _M.quota(n) return _M.control("POST", "/_fake/config", { daily_quota = n }) end
+-- { daily_quota, used = { uid = calls today } }
+function _M.quota_used() return _M.control("GET", "/_fake/quota") end
+-- As at 00:00 UTC: every account's count back to 0.
+function _M.reset_quota() return _M.control("POST", "/_fake/quota/reset") end
+
 -- Expire tokens now: { phone | email | uid, access_only } (see control.lua).
 function _M.expire(opts) return _M.control("POST", "/_fake/expire", opts or {}) end
 function _M.configure(c) return _M.control("POST", "/_fake/config", c) end
@@ -80,8 +108,10 @@ function _M.seq()
 end
 
 -- A registered user with devices, seeded directly: phone, password, uid.
-function _M.user(phone, password, devices)
-  local u = _M.control("POST", "/_fake/users", { phone = phone, password = password, internationalCode = "86" })
+-- userDomain (optional): fake.second_user_domain for the App's other domain.
+function _M.user(phone, password, devices, userDomain)
+  local u = _M.control("POST", "/_fake/users", { phone = phone, password = password, internationalCode = "86",
+                                                 userDomain = userDomain })
   if devices then
     _M.control("POST", "/_fake/devices", { phone = phone, count = devices })
   end
@@ -119,7 +149,8 @@ function _M.encode_query(t)
   return table.concat(parts, "&")
 end
 
--- fake.api{ method, path, query, json, body, token, headers, session, timeout, max_body, url }
+-- fake.api{ method, path, query, form, json, body, token, headers, session, timeout, max_body, url }
+--   form: a table sent as an application/x-www-form-urlencoded body
 --   -> status, decoded body (nil when not JSON), headers, raw body
 --   or nil, err, kind when the request itself failed.
 function _M.api(req)
@@ -129,6 +160,10 @@ function _M.api(req)
   local headers = {}
   for k, v in pairs(req.headers or {}) do headers[k] = v end
   local body = req.body
+  if req.form ~= nil then
+    body = _M.encode_query(req.form)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+  end
   if req.json ~= nil then
     body = assert(json.encode(req.json))
     headers["Content-Type"] = "application/json"
@@ -147,22 +182,34 @@ function _M.sign(...)
   return core.sha256_hex(table.concat({ ... }) .. _M.secret)
 end
 
--- Log in by phone with raw requests; the login data {accessToken, refreshToken}.
-function _M.login(phone, password, internationalCode)
+-- The same with the secret of one of the fake's user domains.
+function _M.sign_for(userDomain, ...)
+  return core.sha256_hex(table.concat({ ... }) .. assert(SECRETS[userDomain], "unknown user domain"))
+end
+
+-- The phonePwdLogin parameters for a phone and password, signed for userDomain
+-- (default the first domain).
+function _M.login_params(phone, password, internationalCode, userDomain)
   local ic = internationalCode or "86"
+  local ud = userDomain or _M.user_domain
   local random = core.random_string(16)
   local pwd = core.encrypt_password(password, random)
-  local _, res = _M.api { method = "POST", path = "/v2/enduser/enduserapi/phonePwdLogin", query = {
-    phone = phone, pwd = pwd, random = random, internationalCode = ic, userDomain = _M.user_domain,
-    signature = _M.sign(ic, phone, pwd, random) } }
+  return { phone = phone, pwd = pwd, random = random, internationalCode = ic, userDomain = ud,
+           signature = _M.sign_for(ud, ic, phone, pwd, random) }
+end
+
+-- Log in by phone with raw requests; the login data {accessToken, refreshToken}.
+function _M.login(phone, password, internationalCode, userDomain)
+  local _, res = _M.api { method = "POST", path = "/v2/enduser/enduserapi/phonePwdLogin",
+                          query = _M.login_params(phone, password, internationalCode, userDomain) }
   assert(res and res.code == 200, "login failed: " .. tostring(res and res.code))
   return res.data
 end
 
 -- A seeded user, logged in: uid, access token, login data.
-function _M.session_user(phone, password, devices)
-  local uid = _M.user(phone, password or "pass1234", devices)
-  local data = _M.login(phone, password or "pass1234")
+function _M.session_user(phone, password, devices, userDomain)
+  local uid = _M.user(phone, password or "pass1234", devices, userDomain)
+  local data = _M.login(phone, password or "pass1234", nil, userDomain)
   return uid, data.accessToken.token, data
 end
 
