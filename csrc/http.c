@@ -404,6 +404,12 @@ static int fail(lua_State *L, const char *msg, const char *kind)
     return 3;
 }
 
+static int says_empty_length(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0 ||
+           strcmp(method, "DELETE") == 0;
+}
+
 /* The method options, all of them every time: the handle keeps the last request's. */
 static void set_method(CURL *e, const char *method, const char *body, size_t blen)
 {
@@ -415,10 +421,10 @@ static void set_method(CURL *e, const char *method, const char *body, size_t ble
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         return;
     }
-    /* POST, PUT and DELETE without a body still say Content-Length: 0, which
-     * gateways expect (and some require) of them. */
-    if (body != NULL || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-        strcmp(method, "DELETE") == 0) {
+    /* POST, PUT, PATCH and DELETE without a body still say Content-Length: 0,
+     * which gateways expect (and some require) of them; the cosocket transport
+     * does the same. */
+    if (body != NULL || says_empty_length(method)) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? blen : 0));
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
     }
@@ -480,6 +486,13 @@ static int session_request(lua_State *L)
     /* A body never waits for "100 Continue": the API answers small requests at once. */
     {
         struct curl_slist *next = curl_slist_append(list, "Expect:");
+        if (next == NULL)
+            goto oom;
+        list = next;
+    }
+    /* libcurl labels posted fields as a form; a request without a body has no type. */
+    if (body == NULL) {
+        struct curl_slist *next = curl_slist_append(list, "Content-Type:");
         if (next == NULL)
             goto oom;
         list = next;

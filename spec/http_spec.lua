@@ -74,15 +74,18 @@ describe("core.session", function()
     assert.are.equal("", fake.requests(seq)[1].raw_body)
   end)
 
-  it("[11.2] sends PUT and DELETE without a body with a zero Content-Length", function()
+  it("[11.2] sends POST, PUT, PATCH and DELETE without a body with a zero Content-Length and no type", function()
     local s = assert(core.session { ca_file = fake.ca })
     local seq = fake.seq()
-    assert(s:request { method = "PUT", url = fake.url .. API })
-    assert(s:request { method = "DELETE", url = fake.url .. API })
+    for _, m in ipairs { "POST", "PUT", "PATCH", "DELETE" } do
+      assert(s:request { method = m, url = fake.url .. API })
+    end
     local reqs = fake.requests(seq)
-    assert.are.same({ "PUT", "DELETE" }, { reqs[1].method, reqs[2].method })
+    assert.are.same({ "POST", "PUT", "PATCH", "DELETE" }, { reqs[1].method, reqs[2].method, reqs[3].method,
+                                                        reqs[4].method })
     for _, r in ipairs(reqs) do
       assert.are.equal("0", r.headers["content-length"], r.method)
+      assert.is_nil(r.headers["content-type"], r.method)
       assert.are.equal("", r.raw_body)
     end
   end)

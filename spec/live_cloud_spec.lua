@@ -221,6 +221,18 @@ describe("regions, headers and the user id", function()
   end)
 end)
 
+describe("the user id against the fake cloud", function()
+  it("[11.7] is the uid the cloud put in the token it issued", function()
+    fake.reset()
+    local uid = fake.user("13500000040", "Uid-Pa55word")
+    local c = fake.client()
+    assert(c:phone_pwd_login { phone = "13500000040", password = "Uid-Pa55word" })
+    assert.are.equal(tostring(uid), c:user_id())
+    assert(c:refresh_token {})
+    assert.are.equal(tostring(uid), c:user_id())
+  end)
+end)
+
 describe("operations from live clients, the quota and a second user domain", function()
   local PHONE, PASSWORD = "13500000020", "Live-Ops-Pa55"
   before_each(function()

@@ -5,7 +5,7 @@ local quecapi = require "quecapi"
 local json = require "quecapi.json"
 local skew = require "quecapi.skew"
 local recorder = require "support.recorder"
-local shell = require "support.sh"
+local locale = require "support.locale"
 
 local LIST = "GET /v2/binding/enduserapi/userDeviceList"
 local SMS = "POST /v2/sms/enduserapi/v2/sendPhoneSmsCode"
@@ -336,25 +336,9 @@ describe("reliability 0.2: answers", function()
 end)
 
 describe("reliability 0.2: numbers and the locale", function()
-  -- A decimal-comma locale, generated for this spec: the process that uses it
-  -- must find it through LOCPATH before it calls setlocale.
-  local dir = shell.tempdir()
-  local have = shell.run("localedef -i de_DE -f UTF-8 " .. shell.quote(dir .. "/de_DE.UTF-8") .. " >/dev/null 2>&1")
-
-  local function under_locale(code)
-    local lua = jit and "luajit" or "lua5.4" -- by name: check-asan puts its wrapper first on PATH
-    local script = dir .. "/locale.lua"
-    shell.write(script, [[
-      assert(os.setlocale("de_DE.UTF-8", "numeric"), "no de_DE locale")
-      -- LuaJIT formats numbers itself; Lua 5.4 asks the C library, which follows the locale
-      assert(jit or string.format("%.1f", 0.5) == "0,5", "the locale writes a decimal comma")
-    ]] .. code)
-    return shell.output(("LOCPATH=%s LUA_PATH=%s LUA_CPATH=%s %s %s 2>&1"):format(shell.quote(dir),
-      shell.quote(package.path), shell.quote(package.cpath), shell.quote(lua), shell.quote(script)))
-  end
+  local under_locale = locale.run
 
   it("[10.19] writes JSON, query strings and signatures with a decimal point under de_DE", function()
-    assert.is_true(have, "localedef could not build de_DE.UTF-8 (Debian's locales package)")
     local out = under_locale [[
       local json = require "quecapi.json"
       local quecapi = require "quecapi"
