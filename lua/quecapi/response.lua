@@ -1,7 +1,8 @@
 --- Reading an answer: JSON decoding and the platform's envelope check.
 --
--- `{code = 200, ...}` is success; any other code is the platform's refusal. A body
--- that is not an envelope is described by its HTTP status and a short, printable,
+-- HTTP 2xx with `{code = 200, ...}` is success; any other code is the platform's
+-- refusal, and any other status a failure whatever the body says. A body that is
+-- not an envelope is described by its HTTP status and a short, printable,
 -- redacted excerpt.
 -- @module quecapi.response
 
@@ -87,8 +88,9 @@ function _M.read(status, body, owner, extra)
   local n = tonumber(code)
   if status < 200 or status > 299 then
     -- an HTTP error that carries an envelope: its code and message say more
-    return nil, format("HTTP %d, platform error %s: %s", status, tostring(code), message(doc, n)), n,
-      transient, http_kind(status)
+    -- (a code 200 there is no platform code of a failure: the call's code is nil)
+    return nil, format("HTTP %d, platform error %s: %s", status, tostring(code), message(doc, n)),
+      n ~= 200 and n or nil, transient, http_kind(status)
   end
   if code ~= 200 then
     local err = format("platform error %s: %s", tostring(code), message(doc, n))

@@ -12,7 +12,9 @@
 --                                  then the normal answer; named for timeout specs
 -- slow_body     delay_ms (20)      status line and headers (with Content-Length) at once, then
 --                                  the normal body one byte every delay_ms
--- status        status (502)       an nginx HTML error page with that HTTP status
+-- status        status (502),      an nginx HTML error page with that HTTP status; with
+--               code               `code`, a JSON envelope {code, msg} instead (a gateway that
+--                                  answers in JSON, or an error status around code 200)
 -- malformed                        HTTP 200, text/html body that is not JSON
 -- badjson                          HTTP 200, JSON cut short, consistent Content-Length
 -- empty                            HTTP 200, Content-Length: 0
@@ -151,7 +153,12 @@ _M.kinds = {
   delay = function(f) ngx.sleep((tonumber(f.delay_ms) or 200) / 1000) return false end,
   slow_headers = function(f) ngx.sleep((tonumber(f.delay_ms) or 1000) / 1000) return false end,
   slow_body = slow_body,
-  status = function(f) return envelope.html(tonumber(f.status) or 502) end,
+  status = function(f)
+    local status = tonumber(f.status) or 502
+    if f.code == nil then return envelope.html(status) end
+    return envelope.send(status, json.encode { code = tonumber(f.code), msg = f.msg or envelope.message(status),
+                                               data = json.null, extMsg = json.null })
+  end,
   malformed = function() return envelope.send(200, "<html>upstream says hello</html>", "text/html") end,
   badjson = function() return envelope.send(200, '{"code":200,"msg":"","data":{"total":') end,
   empty = function() return envelope.send(200, "") end,
