@@ -7,7 +7,7 @@ codes = true
 -- (tables of cases read better unwrapped)
 files["spec"] = { std = "+busted", max_line_length = 140 }
 -- code that runs inside nginx sees the ngx API
-files["spec/fakecloud"] = { std = "+ngx_lua" }
+files["lua/quecapi/fakecloud"] = { std = "+ngx_lua" }
 files["spec/support/in_nginx.lua"] = { std = "+ngx_lua" }
 files["bench"] = { std = "+ngx_lua" }
 

@@ -2,7 +2,8 @@
 #
 #   make                  build quecapi/core.so for Lua 5.4
 #   make LUA=luajit       build it for LuaJIT 2.1 (OpenResty)
-#   make test             specs on Lua 5.4 and LuaJIT against the local fake cloud
+#   make test             every spec on Lua 5.4 and LuaJIT: unit, against the local fake cloud, in nginx
+#   make test-unit        the unit specs alone (no fake cloud, no nginx, no root)
 #   make demo             the quickstart example against the local fake cloud
 #   make install          install the module under PREFIX (default /usr/local)
 #   make deps             install the Debian packages the project needs
@@ -36,7 +37,7 @@ SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c csrc/json
 HDR := csrc/core.h csrc/compat.h
 SO  := $(BUILD)/quecapi/core.so
 
-.PHONY: all test demo install uninstall deps deps-tools clean
+.PHONY: all test test-unit demo install uninstall deps deps-tools clean
 
 all: $(SO)
 
@@ -49,18 +50,26 @@ test: deps
 	$(MAKE) LUA=luajit
 	sh spec/run
 
+# The unit specs alone: no fake cloud, no nginx, no root, nothing installed
+# beyond busted and the build tools (LuaJIT too when it is there).
+test-unit:
+	$(MAKE) LUA=lua5.4
+	@if command -v luajit >/dev/null; then $(MAKE) LUA=luajit; fi
+	LUAS="lua5.4 $$(command -v luajit >/dev/null && echo luajit)" sh spec/run spec/unit
+
 demo: deps
 	$(MAKE) LUA=lua5.4
 	sh examples/demo
 
 install: $(SO)
 	install -d $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi/transport \
-	           $(DESTDIR)$(LUA_SHARE)/quecapi/store
+	           $(DESTDIR)$(LUA_SHARE)/quecapi/store $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud
 	install -m 0755 $(SO) $(DESTDIR)$(LUA_LIBDIR)/quecapi/core.so
 	install -m 0644 lua/quecapi.lua $(DESTDIR)$(LUA_SHARE)/quecapi.lua
 	install -m 0644 lua/quecapi/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/
 	install -m 0644 lua/quecapi/transport/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/transport/
 	install -m 0644 lua/quecapi/store/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/store/
+	install -m 0644 lua/quecapi/fakecloud/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud/
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/quecapi $(DESTDIR)$(PREFIX)/bin/quecapi
 

@@ -18,7 +18,7 @@ local path = "/v2/binding/enduserapi/userDeviceList?pageSize=" .. page_size
 
 if mode == "quecapi" then
   local quecapi = require "quecapi"
-  local config = require "fakecloud.config"
+  local config = require "quecapi.fakecloud.config"
   local client = assert(quecapi.new {
     base_url = url, ca_file = ca, transport = "curl",
     user_domain = config.user_domain, user_domain_secret = config.user_domain_secret,

@@ -11,7 +11,7 @@
 local lib = require "lib"
 local quecapi = require "quecapi"
 local json = require "quecapi.json"
-local config = require "fakecloud.config"
+local config = require "quecapi.fakecloud.config"
 
 local page10 = lib.read(assert(arg[1], "usage: mem.lua PAGE10_FILE"))
 local prefix = lib.interpreter .. "_"

@@ -6,7 +6,7 @@
 -- certificates against host names, and the ngx transport maps "localhost" to
 -- 127.0.0.1 without a resolver.
 local nginx = require "support.nginx"
-local config = require "fakecloud.config"
+local config = require "quecapi.fakecloud.config"
 
 local _M = {}
 

@@ -16,7 +16,7 @@
 #
 # A fuzz failure leaves its input in build/fuzz/artifacts/; replay it with
 # build/fuzz/<target> build/fuzz/artifacts/<target>-crash-..., then add it to
-# fuzz/corpus/<target>/ and a spec to spec/regressions_spec.lua once fixed.
+# fuzz/corpus/<target>/ and a spec to spec/nginx/regressions_spec.lua once fixed.
 # fuzz/seeds.lua regenerates the committed seeds.
 
 CLANG        ?= clang

@@ -2,7 +2,7 @@
 -- raw API requests, and a client configured for it.
 local core = require "quecapi.core"
 local json = require "quecapi.json"
-local config = require "fakecloud.config"
+local config = require "quecapi.fakecloud.config"
 
 local _M = { user_domain = config.user_domain, secret = config.user_domain_secret,
              -- the App's second user domain (users may be seeded under either)
@@ -26,7 +26,7 @@ local function read_env(path)
 end
 
 -- The fake cloud's addresses: from the environment (spec/run exports them), else
--- from the env file of a fake cloud started with `spec/fakecloud/ctl start`.
+-- from the env file of a fake cloud started with `lua/quecapi/fakecloud/ctl start`.
 local env = {
   FAKECLOUD_URL = os.getenv("FAKECLOUD_URL"),
   FAKECLOUD_HTTP_URL = os.getenv("FAKECLOUD_HTTP_URL"),
@@ -36,8 +36,8 @@ local env = {
   FAKECLOUD_UNKNOWNCA_URL = os.getenv("FAKECLOUD_UNKNOWNCA_URL"),
 }
 if not env.FAKECLOUD_URL then
-  env = read_env("spec/fakecloud/.run/env")
-    or error("the fake cloud is not running: start it with spec/fakecloud/ctl start")
+  env = read_env("build/fakecloud/env")
+    or error("the fake cloud is not running: start it with lua/quecapi/fakecloud/ctl start")
 end
 _M.url = env.FAKECLOUD_URL
 _M.http_url = env.FAKECLOUD_HTTP_URL

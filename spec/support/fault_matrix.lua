@@ -4,7 +4,7 @@
 -- come out; `run` reports what did.
 local quecapi = require "quecapi"
 local core = require "quecapi.core"
-local config = require "fakecloud.config"
+local config = require "quecapi.fakecloud.config"
 
 local LIST = "/v2/binding/enduserapi/userDeviceList"
 local SMS = "/v2/sms/enduserapi/v2/sendPhoneSmsCode"

@@ -1,8 +1,8 @@
--- Used inside the nginx that spec/nginx_client_spec.lua starts: clients for the
+-- Used inside the nginx that spec/nginx/nginx_client_spec.lua starts: clients for the
 -- fake cloud, configured from the environment the spec passes in (env directives).
 local quecapi = require "quecapi"
 local json = require "quecapi.json"
-local config = require "fakecloud.config"
+local config = require "quecapi.fakecloud.config"
 
 local _M = {}
 

@@ -1,4 +1,4 @@
--- Used inside the nginx that spec/nginx_phases_spec.lua starts: in the current
+-- Used inside the nginx that spec/nginx/nginx_phases_spec.lua starts: in the current
 -- phase, send one request through the default (auto) transport and log in
 -- through a client, and keep what came back, how long it took and whether
 -- anything raised in the `phases` shared dict under `label`.
