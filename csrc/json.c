@@ -3,13 +3,15 @@
  * its callers in one pass, instead of decoding with lua-cjson and walking the
  * result again to drop nulls and make integers.
  *
- * core.json_decode(text[, max_depth]) -> value | nil, err
+ * core.json_decode(text[, max_depth[, array_mt]]) -> value | nil, err
  *
  *  - Objects become tables. A member whose value is null is left out, so
  *    t.name == nil; with duplicate names the last one wins (a later null removes
  *    an earlier value).
  *  - Arrays become sequences from 1; a null element leaves a nil hole at its
- *    index (so # of such an array is not reliable).
+ *    index (so # of such an array is not reliable). An array that holds no
+ *    value (`[]`, or only nulls) gets `array_mt` as its metatable when given, so
+ *    that encoding it again writes `[]`, not `{}`.
  *  - A top-level null decodes to a single nil, without an error.
  *  - Numbers: on Lua 5.3+ a literal without fraction or exponent that fits a
  *    lua_Integer becomes an integer; every other number is a float, correctly
@@ -49,7 +51,18 @@ typedef struct {
     lua_State *L;
     const char *start, *cur, *end;
     int max_depth;
+    int array_mt; /* stack index of the metatable for empty arrays, or 0 */
 } parser_t;
+
+/* An array that holds nothing (`[]`, or only nulls) would encode again as an
+ * object; the caller's marker metatable keeps it an array. */
+static void mark_empty(parser_t *p, int stored)
+{
+    if (stored == 0 && p->array_mt != 0) {
+        lua_pushvalue(p->L, p->array_mt);
+        lua_setmetatable(p->L, -2);
+    }
+}
 
 /* 1 for the bytes that end the plain run of a string: '"', '\\' and controls. */
 /* clang-format off */
@@ -411,25 +424,29 @@ static void push_object(parser_t *p, int depth, int *members) /* NOLINT(misc-no-
 
 static void push_array(parser_t *p, int depth) /* NOLINT(misc-no-recursion) */
 {
-    int n = 0, members = 0;
+    int n = 0, members = 0, stored = 0;
     enter(p, depth);
     lua_newtable(p->L);
     p->cur = skip_space(p->cur + 1);
     if (*p->cur == ']') {
         p->cur++;
+        mark_empty(p, 0);
         return;
     }
     for (;;) {
         if (n == INT_MAX)
             fail(p, p->cur, "array too long");
         n++;
-        if (parse_value(p, depth, &members))
+        if (parse_value(p, depth, &members)) {
             lua_rawseti(p->L, -2, n);
+            stored++;
+        }
         p->cur = skip_space(p->cur);
         if (*p->cur == ',') {
             p->cur = skip_space(p->cur + 1);
         } else if (*p->cur == ']') {
             p->cur++;
+            mark_empty(p, stored);
             return;
         } else {
             fail(p, p->cur, "expected ',' or ']' in an array");
@@ -475,12 +492,14 @@ static int parse_value(parser_t *p, int depth, int *members) /* NOLINT(misc-no-r
     }
 }
 
-/* Runs protected: the parser at index 1 (a light userdata) -> the value or nil. */
+/* Runs protected: the parser at index 1 (a light userdata) and the array
+ * metatable or nil at index 2 -> the value or nil. */
 static int decode_protected(lua_State *L)
 {
     parser_t *p = (parser_t *)lua_touserdata(L, 1);
     int members = 0;
     p->L = L;
+    p->array_mt = lua_istable(L, 2) ? 2 : 0;
     p->cur = skip_space(p->cur);
     if (!parse_value(p, 0, &members))
         lua_pushnil(L);
@@ -490,7 +509,7 @@ static int decode_protected(lua_State *L)
     return 1;
 }
 
-/* core.json_decode(text[, max_depth]) -> value | nil, err */
+/* core.json_decode(text[, max_depth[, array_mt]]) -> value | nil, err */
 int qc_json_decode(lua_State *L)
 {
     size_t len;
@@ -501,13 +520,19 @@ int qc_json_decode(lua_State *L)
 
     luaL_argcheck(L, max_depth >= 1 && max_depth <= MAX_DEPTH_LIMIT, 2,
                   "max_depth must be between 1 and 1000");
+    luaL_argcheck(L, lua_isnoneornil(L, 3) || lua_istable(L, 3), 3, "array_mt must be a table");
     p.L = L;
     p.start = p.cur = text;
     p.end = text + len;
     p.max_depth = (int)max_depth;
+    p.array_mt = 0;
     lua_pushcfunction(L, decode_protected);
     lua_pushlightuserdata(L, &p);
-    status = lua_pcall(L, 1, 1, 0);
+    if (lua_istable(L, 3))
+        lua_pushvalue(L, 3);
+    else
+        lua_pushnil(L);
+    status = lua_pcall(L, 2, 1, 0);
     if (status == 0)
         return 1;
     if (status == LUA_ERRMEM)

@@ -10,7 +10,7 @@
 
 local core = require "quecapi.core"
 
-local type, pairs, tostring = type, pairs, tostring
+local type, pairs, tostring, pcall, rawget, setmetatable = type, pairs, tostring, pcall, rawget, setmetatable
 local concat, sort = table.concat, table.sort
 local format, gsub, byte, find = string.format, string.gsub, string.byte, string.find
 local floor, tonumber = math.floor, tonumber
@@ -21,18 +21,32 @@ local json_decode = core.json_decode
 -- Nesting is bounded so a hostile body cannot exhaust the C stack.
 local MAX_DEPTH = 200
 
--- Encoded as null, like nil: a value decoded by lua-cjson elsewhere may carry it.
-local null = require("cjson").null
+-- Encoded as null, like nil: the sentinel other JSON code around may put in
+-- tables — ngx.null in nginx, lua-cjson's when it is installed, else a private
+-- one (quecapi needs no cjson).
+local null
+do
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and ngx.null ~= nil then
+    null = ngx.null
+  else
+    local ok, cjson = pcall(require, "cjson")
+    null = ok and type(cjson) == "table" and cjson.null
+      or setmetatable({}, { __tostring = function() return "null" end })
+  end
+end
 
-local _M = { array_mt = {} }
+local _M = { array_mt = {}, null = null }
 
 --- Decode a JSON text.
 -- A literal without fraction or exponent is an integer on Lua 5.3+ ("1.0" is a float).
+-- An array that holds no value (`[]`) is marked with `array_mt`, so that encoding
+-- it again writes `[]`.
 -- @tparam string s
 -- @return the value (nil for JSON null), or nil, err
 function _M.decode(s)
   if type(s) ~= "string" then return nil, "JSON text must be a string, not a " .. type(s) end
-  return json_decode(s, MAX_DEPTH)
+  return json_decode(s, MAX_DEPTH, _M.array_mt)
 end
 
 local escapes = {
@@ -58,24 +72,34 @@ local function is_array(t)
   return count == n
 end
 
-local function encode_table(t, depth)
+-- `indent`: nil for the compact form; else the text of one level, and the
+-- members go one per line.
+local function encode_table(t, depth, indent)
   if depth > MAX_DEPTH then error("nesting too deep", 0) end
   local out = {}
+  local open, sep, close, colon = "", ",", "", ":"
+  if indent then
+    local pad = "\n" .. indent:rep(depth + 1)
+    open, sep, close, colon = pad, "," .. pad, "\n" .. indent:rep(depth), ": "
+  end
   if is_array(t) then
-    for i = 1, #t do out[i] = encode_value(t[i], depth + 1) end
-    return "[" .. concat(out, ",") .. "]"
+    local n = #t
+    if n == 0 then return "[]" end
+    for i = 1, n do out[i] = encode_value(t[i], depth + 1, indent) end
+    return "[" .. open .. concat(out, sep) .. close .. "]"
   end
   local keys = {}
   for k in pairs(t) do
     if type(k) ~= "string" then error("object keys must be strings", 0) end
     keys[#keys + 1] = k
   end
+  if #keys == 0 then return "{}" end
   sort(keys)
   for i = 1, #keys do
     local k = keys[i]
-    out[i] = encode_string(k) .. ":" .. encode_value(t[k], depth + 1)
+    out[i] = encode_string(k) .. colon .. encode_value(t[k], depth + 1, indent)
   end
-  return "{" .. concat(out, ",") .. "}"
+  return "{" .. open .. concat(out, sep) .. close .. "}"
 end
 
 -- printf writes the locale's decimal point ("21,5" under de_DE); JSON, query
@@ -102,7 +126,7 @@ local function number_text(v)
 end
 _M.number_text = number_text
 
-encode_value = function(v, depth)
+encode_value = function(v, depth, indent)
   local tv = type(v)
   if tv == "string" then return encode_string(v) end
   if tv == "number" then
@@ -111,14 +135,22 @@ encode_value = function(v, depth)
   end
   if tv == "boolean" then return tostring(v) end
   if v == nil or v == null then return "null" end
-  if tv == "table" then return encode_table(v, depth) end
+  if tv == "table" then return encode_table(v, depth, indent) end
   error("cannot encode a " .. tv, 0)
 end
 
---- Encode a Lua value as JSON.
+--- Encode a Lua value as JSON: object keys sorted, so the same value is always
+-- the same text.
+-- @param v the value
+-- @tparam[opt] table opts `indent`: a string (e.g. two spaces) to write one member
+--   per line, nested levels indented by it; the compact form without
 -- @return the JSON text, or nil, err
-function _M.encode(v)
-  local ok, res = pcall(encode_value, v, 0)
+function _M.encode(v, opts)
+  local indent = opts and opts.indent
+  if indent ~= nil and (type(indent) ~= "string" or indent:find("[^ \t]")) then
+    return nil, "indent must be a string of spaces or tabs"
+  end
+  local ok, res = pcall(encode_value, v, 0, indent)
   if ok then return res end
   return nil, res
 end

@@ -98,3 +98,37 @@ describe("the private cjson instance", function()
     assert.are.equal(cjson.null, cjson.decode('{"a":null}').a)
   end)
 end)
+
+describe("round trips and pretty printing", function()
+  it("[13.5] keeps decoded empty arrays arrays when encoded again", function()
+    local v = json.decode('{"failureList":[],"holes":[null,null],"list":[1],"obj":{}}')
+    assert.are.equal('{"failureList":[],"holes":[],"list":[1],"obj":{}}', json.encode(v))
+    assert.are.equal(json.array_mt, getmetatable(v.failureList))
+    assert.is_nil(getmetatable(v.list)) -- only arrays that hold nothing need the mark
+    assert.are.equal("[]", json.encode(json.decode("[]")))
+  end)
+
+  it("[13.5] writes one member per line with an indent", function()
+    local text = json.encode({ b = { 1, { x = true } }, a = "s", e = {}, l = json.array {} }, { indent = "  " })
+    assert.are.equal(table.concat({
+      "{",
+      '  "a": "s",',
+      '  "b": [',
+      "    1,",
+      "    {",
+      '      "x": true',
+      "    }",
+      "  ],",
+      '  "e": {},',
+      '  "l": []',
+      "}",
+    }, "\n"), text)
+    assert.are.same({ b = { 1, { x = true } }, a = "s", e = {}, l = {} }, json.decode(text))
+    assert.is_nil((json.encode({}, { indent = "x" })))
+  end)
+
+  it("[13.3] encodes the null sentinel of the surroundings as null", function()
+    assert.are.equal('{"a":null}', json.encode { a = json.null })
+    assert.are.equal("[1,null,2]", json.encode { 1, json.null, 2 })
+  end)
+end)
