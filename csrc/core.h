@@ -4,7 +4,7 @@
 
 #include "compat.h"
 
-#define QUECAPI_CORE_VERSION "0.1.0"
+#define QUECAPI_CORE_VERSION "0.2.0"
 
 /* Internal linkage across the core's files: hidden, so the shared object exports
  * luaopen_quecapi_core alone whatever flags the build uses. */

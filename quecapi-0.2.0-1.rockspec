@@ -1,8 +1,9 @@
+rockspec_format = "3.0"
 package = "quecapi"
-version = "0.1.0-1"
+version = "0.2.0-1"
 source = {
    url = "git+https://github.com/quecapi/quecapi.git",
-   tag = "v0.1.0",
+   tag = "v0.2.0",
 }
 description = {
    summary = "Quectel IoT platform App (end-user) OpenAPI client for Lua and OpenResty",
@@ -11,16 +12,21 @@ description = {
       Acceleronix): SMS codes, registration, login with encrypted passwords, tokens,
       device lists, device data and remote control. A C core does SHA-256 signing,
       AES-128-CBC password encryption and HTTP(S) through libcurl; responses come
-      back as Lua tables.
+      back as Lua tables. Runs in Lua 5.1-5.4, LuaJIT and OpenResty (non-blocking),
+      with a command-line tool and an offline fake of the cloud for tests.
    ]],
    homepage = "https://github.com/quecapi/quecapi",
    license = "MIT",
 }
+-- Nothing beyond Lua: lua-cjson is optional (its null sentinel is used when present).
 dependencies = {
    "lua >= 5.1",
-   "lua-cjson >= 2.1.0",
 }
--- Debian keeps curl.h under a multiarch folder, so only the libraries are probed.
+-- Only the libraries are probed: Debian keeps curl.h under a multiarch include
+-- folder the compiler searches by itself, where luarocks' header probe would not
+-- look. A libcurl or OpenSSL under another prefix (Homebrew, /opt/...) is used
+-- with CURL_DIR=... and OPENSSL_DIR=... (or CURL_INCDIR/CURL_LIBDIR, ...): the
+-- build passes their include and library folders to the compiler and linker.
 external_dependencies = {
    CURL = { library = "curl" },
    OPENSSL = { library = "crypto" },
@@ -34,24 +40,6 @@ build = {
       ["quecapi.config"] = "lua/quecapi/config.lua",
       ["quecapi.endpoints"] = "lua/quecapi/endpoints.lua",
       ["quecapi.errors"] = "lua/quecapi/errors.lua",
-      ["quecapi.json"] = "lua/quecapi/json.lua",
-      ["quecapi.jwt"] = "lua/quecapi/jwt.lua",
-      ["quecapi.log"] = "lua/quecapi/log.lua",
-      ["quecapi.redact"] = "lua/quecapi/redact.lua",
-      ["quecapi.request"] = "lua/quecapi/request.lua",
-      ["quecapi.response"] = "lua/quecapi/response.lua",
-      ["quecapi.retry"] = "lua/quecapi/retry.lua",
-      ["quecapi.skew"] = "lua/quecapi/skew.lua",
-      ["quecapi.things"] = "lua/quecapi/things.lua",
-      ["quecapi.time"] = "lua/quecapi/time.lua",
-      ["quecapi.tokens"] = "lua/quecapi/tokens.lua",
-      ["quecapi.transport.auto"] = "lua/quecapi/transport/auto.lua",
-      ["quecapi.transport.contract"] = "lua/quecapi/transport/contract.lua",
-      ["quecapi.transport.curl"] = "lua/quecapi/transport/curl.lua",
-      ["quecapi.transport.ngx"] = "lua/quecapi/transport/ngx.lua",
-      ["quecapi.store.memory"] = "lua/quecapi/store/memory.lua",
-      ["quecapi.store.file"] = "lua/quecapi/store/file.lua",
-      ["quecapi.store.shdict"] = "lua/quecapi/store/shdict.lua",
       ["quecapi.fakecloud.account"] = "lua/quecapi/fakecloud/account.lua",
       ["quecapi.fakecloud.app"] = "lua/quecapi/fakecloud/app.lua",
       ["quecapi.fakecloud.auth"] = "lua/quecapi/fakecloud/auth.lua",
@@ -80,14 +68,40 @@ build = {
       ["quecapi.fakecloud.unlisted"] = "lua/quecapi/fakecloud/unlisted.lua",
       ["quecapi.fakecloud.user"] = "lua/quecapi/fakecloud/user.lua",
       ["quecapi.fakecloud.wire"] = "lua/quecapi/fakecloud/wire.lua",
+      ["quecapi.json"] = "lua/quecapi/json.lua",
+      ["quecapi.jwt"] = "lua/quecapi/jwt.lua",
+      ["quecapi.log"] = "lua/quecapi/log.lua",
+      ["quecapi.redact"] = "lua/quecapi/redact.lua",
+      ["quecapi.request"] = "lua/quecapi/request.lua",
+      ["quecapi.response"] = "lua/quecapi/response.lua",
+      ["quecapi.retry"] = "lua/quecapi/retry.lua",
+      ["quecapi.skew"] = "lua/quecapi/skew.lua",
+      ["quecapi.store.file"] = "lua/quecapi/store/file.lua",
+      ["quecapi.store.memory"] = "lua/quecapi/store/memory.lua",
+      ["quecapi.store.shdict"] = "lua/quecapi/store/shdict.lua",
+      ["quecapi.things"] = "lua/quecapi/things.lua",
+      ["quecapi.time"] = "lua/quecapi/time.lua",
+      ["quecapi.tokens"] = "lua/quecapi/tokens.lua",
+      ["quecapi.transport.auto"] = "lua/quecapi/transport/auto.lua",
+      ["quecapi.transport.contract"] = "lua/quecapi/transport/contract.lua",
+      ["quecapi.transport.curl"] = "lua/quecapi/transport/curl.lua",
+      ["quecapi.transport.ngx"] = "lua/quecapi/transport/ngx.lua",
       ["quecapi.core"] = {
          sources = { "csrc/core.c", "csrc/crypto.c", "csrc/http.c", "csrc/clock.c", "csrc/files.c", "csrc/json.c" },
          defines = { "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl", "crypto" },
+         incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       },
    },
    install = {
       bin = { quecapi = "bin/quecapi" },
    },
+}
+-- `luarocks test` runs plain `busted` in the checkout: the unit specs (.busted).
+-- The "command" type, because luarocks' "busted" type insists on installing busted
+-- as a rock, which a machine with Debian's lua-busted and no registry cannot do.
+test = {
+   type = "command",
+   command = "busted",
 }
