@@ -11,9 +11,6 @@ _M.DRAWS = [[
   return table.concat(t, " ")
 ]]
 
---- The checkout this file belongs to.
-_M.root = (debug.getinfo(1, "S").source:match("^@(.*)/spec/support/jitter%.lua$") or ".")
-
 --- Assert that a line holds eight draws within [0, 1].
 function _M.check_draws(line)
   assert(not line:find("[^%d%. ]"), "draws: " .. line)
