@@ -1,10 +1,15 @@
 /*
- * Hashes, the platform's password cipher and random strings, on OpenSSL EVP.
+ * Hashes, the platform's password cipher and random strings, on OpenSSL EVP:
+ * sha256_hex and md5_hex, encrypt_password and decrypt_password (AES-128-CBC with
+ * key and IV from MD5(random), Base64 with a strict decoder), random_string
+ * (RAND_bytes with rejection sampling).
  *
- * Every buffer the result is built in is a Lua userdata (freed by the GC even if
- * Lua raises), and every OpenSSL object is created and freed inside the call, so no
- * path leaks. Failures drain the OpenSSL error queue so a later, unrelated
- * ERR_get_error() in the host never sees our leftovers.
+ * The SHA-256, MD5 and AES algorithms are fetched once per Lua state and freed
+ * with it (see algorithms_t). Short inputs are worked on in stack buffers; longer
+ * ones in a Lua userdata, which the GC frees even if Lua raises. The per-call
+ * OpenSSL contexts are created and freed inside the call, so no path leaks.
+ * Failures drain the OpenSSL error queue so a later, unrelated ERR_get_error()
+ * in the host never sees our leftovers.
  */
 #include <string.h>
 
