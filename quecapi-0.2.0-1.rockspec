@@ -39,6 +39,7 @@ build = {
       ["quecapi.client"] = "lua/quecapi/client.lua",
       ["quecapi.config"] = "lua/quecapi/config.lua",
       ["quecapi.endpoints"] = "lua/quecapi/endpoints.lua",
+      ["quecapi.endpoint_docs"] = "lua/quecapi/endpoint_docs.lua",
       ["quecapi.errors"] = "lua/quecapi/errors.lua",
       ["quecapi.fakecloud.account"] = "lua/quecapi/fakecloud/account.lua",
       ["quecapi.fakecloud.app"] = "lua/quecapi/fakecloud/app.lua",

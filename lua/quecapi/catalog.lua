@@ -7,11 +7,13 @@
 -- The public rows are never written to: each one gets a private entry, a copy
 -- of the row plus
 --
+--```
 --   method_name   the snake_case method (`phonePwdLogin` -> `phone_pwd_login`)
 --   passwords     plaintext parameter -> encrypted wire field (`password` -> `pwd`)
 --   query_set     with a JSON body, the names that still go in the query string
 --   secret_set    the row's secret fields (the `secret` list) as a set
 --   row           the public row itself
+--```
 --
 -- Secrecy is data: a row's `secret` list names the fields whose values must never
 -- be shown. Redaction, the CLI and the specs read these lists, never a list of

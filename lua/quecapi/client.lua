@@ -1,5 +1,6 @@
 --- The client: one pipeline for every call.
 --
+--```
 --   catalog entry + parameters                   quecapi.catalog
 --   -> token (renewed when about to expire)      quecapi.tokens
 --   -> validate, fill, sign, build               quecapi.request  (client:prepare stops here)
@@ -9,6 +10,7 @@
 --   -> on a rejected signature with a skewed Date: correct the clock, re-sign once   quecapi.skew
 --   -> on a network error or 502/503/504 of a safe call: back off and retry  quecapi.retry
 --   -> token bookkeeping (login / refresh / logout)
+--```
 --
 -- All of it, renewal included, lives inside one deadline per call. Every failure
 -- is `nil, err, code, kind`: `err` one printable line naming the method and the

@@ -3,6 +3,7 @@
 -- A row says everything the client needs to validate, fill, sign and send a call;
 -- the client has no per-endpoint code. Fields:
 --
+--```
 --   name      the API's operation name; the client method is its snake_case
 --   method    HTTP method
 --   path      path below the base URL
@@ -34,6 +35,7 @@
 --             which every live client sends and the login signature covers)
 --   source    "live" for operations the documented index lacks, taken from the
 --             open-source clients of the live cloud; absent for documented ones
+--```
 --
 -- The client fills the parameters it owns when the row documents them:
 -- userDomain, ts (milliseconds), signature (rows with `sign`), random (16
@@ -393,7 +395,8 @@ return {
     required = { "dk", "encryptedNewBindingSecret", "pk" },
     sign = { "pk", "dk", "bindingCode", "pwd" },
     sign_substitute = { bindingCode = "encryptedBindingCode" },
-    secret = { "bindingCode", "encryptedBindingCode", "encryptedNewBindingSecret", "encryptedOldBindingSecret", "pwd", "signature" },
+    secret = { "bindingCode", "encryptedBindingCode", "encryptedNewBindingSecret", "encryptedOldBindingSecret",
+               "pwd", "signature" },
   },
   {
     name = "batchGetPureBtResetCredentials", method = "POST",

@@ -1,6 +1,8 @@
---- Building a request from a catalog row and the caller's parameters:
+--- Building a request from a catalog row and the caller's parameters.
 --
+--```
 --   validate -> fill -> sign -> build
+--```
 --
 -- Nothing here touches the network. Failures are `nil, err` where `err` names the
 -- offending parameter and never repeats a secret value.

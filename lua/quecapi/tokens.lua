@@ -1,11 +1,11 @@
 --- The token lifecycle as an object: keep, hand out, renew, forget.
 --
---   local t = tokens.new {
---     store = store, key = "https://host:443 C.DM.1:86-138...",
---     margin = 300, lock_timeout = 15, clock = now_ms, log = log,
---     refresh = function(current, deadline) ... end,   -- -> res or nil, err, code, kind
---     login = function(deadline) ... end,              -- optional, same results
---   }
+--     local t = tokens.new {
+--       store = store, key = "https://host:443 C.DM.1:86-138...",
+--       margin = 300, lock_timeout = 15, clock = now_ms, log = log,
+--       refresh = function(current, deadline) ... end,   -- -> res or nil, err, code, kind
+--       login = function(deadline) ... end,              -- optional, same results
+--     }
 --
 -- Tokens live in the store under `key` as `{access_token, access_expires,
 -- refresh_token, refresh_expires}` (expiry in epoch seconds). Before an

@@ -1,6 +1,6 @@
 --- Token store in a JSON file, shared by every process that names the same path.
 --
---   local store = require("quecapi.store.file").new { path = os.getenv("HOME") .. "/.cache/quecapi/tokens.json" }
+--     local store = require("quecapi.store.file").new { path = os.getenv("HOME") .. "/.cache/quecapi/tokens.json" }
 --
 -- The file holds one JSON object, `{ key -> tokens }`. A missing or corrupt file
 -- reads as empty: the worst case is one more login.

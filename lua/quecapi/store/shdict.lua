@@ -2,8 +2,8 @@
 -- lock/unlock let one worker at a time log in or refresh while the others wait
 -- and then read the new tokens.
 --
---   http { lua_shared_dict quecapi 1m; }
---   local store = require("quecapi.store.shdict").new { dict = "quecapi" }
+--     http { lua_shared_dict quecapi 1m; }
+--     local store = require("quecapi.store.shdict").new { dict = "quecapi" }
 --
 -- Values are the tokens as JSON under "<prefix><key>" (prefix "quecapi:" unless
 -- given), kept until the refresh token expires (or the access token, when there
