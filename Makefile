@@ -33,7 +33,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 LIBFLAG  ?= -shared
 LIBS     := -lcurl -lcrypto
 
-SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c csrc/json.c
+SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c csrc/json.c csrc/term.c
 HDR := csrc/core.h csrc/compat.h
 SO  := $(BUILD)/quecapi/core.so
 
@@ -63,15 +63,20 @@ demo: deps
 
 install: $(SO)
 	install -d $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi/transport \
-	           $(DESTDIR)$(LUA_SHARE)/quecapi/store $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud
+	           $(DESTDIR)$(LUA_SHARE)/quecapi/store $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud \
+	           $(DESTDIR)$(LUA_SHARE)/quecapi/cli/cmd
 	install -m 0755 $(SO) $(DESTDIR)$(LUA_LIBDIR)/quecapi/core.so
 	install -m 0644 lua/quecapi.lua $(DESTDIR)$(LUA_SHARE)/quecapi.lua
 	install -m 0644 lua/quecapi/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/
 	install -m 0644 lua/quecapi/transport/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/transport/
 	install -m 0644 lua/quecapi/store/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/store/
 	install -m 0644 lua/quecapi/fakecloud/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud/
+	install -m 0644 lua/quecapi/cli/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/cli/
+	install -m 0644 lua/quecapi/cli/cmd/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/cli/cmd/
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 bin/quecapi $(DESTDIR)$(PREFIX)/bin/quecapi
+	# the command runs under the interpreter it was installed for
+	sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' bin/quecapi > $(DESTDIR)$(PREFIX)/bin/quecapi
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/quecapi
 
 uninstall:
 	rm -rf $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi.lua

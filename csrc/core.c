@@ -1,7 +1,8 @@
 /*
  * quecapi.core: registration only. The work lives in crypto.c (hashes, the
  * password cipher, random strings), http.c (libcurl sessions), json.c (the JSON
- * decoder), clock.c and files.c (secret files, file checks, directories, locks).
+ * decoder), clock.c, files.c (secret files, file checks, directories, locks) and
+ * term.c (the terminal: isatty, reading a secret without echo).
  */
 #include "core.h"
 
@@ -26,6 +27,8 @@ int luaopen_quecapi_core(lua_State *L)
         {"make_dirs", qc_make_dirs},
         {"open_lock", qc_open_lock},
         {"json_decode", qc_json_decode},
+        {"isatty", qc_isatty},
+        {"read_secret", qc_read_secret},
         {NULL, NULL},
     };
     qc_http_open(L);

@@ -39,6 +39,10 @@ QC_INTERNAL int qc_getuid(lua_State *L);
 QC_INTERNAL int qc_make_dirs(lua_State *L);
 QC_INTERNAL int qc_open_lock(lua_State *L);
 
+/* term.c */
+QC_INTERNAL int qc_isatty(lua_State *L);
+QC_INTERNAL int qc_read_secret(lua_State *L);
+
 /* json.c */
 QC_INTERNAL int qc_json_decode(lua_State *L);
 

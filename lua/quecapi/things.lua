@@ -8,6 +8,12 @@
 -- the form every live client that controls devices sends, and the only one the
 -- live cloud is proven to take. Bad data from the platform never raises: odd
 -- items are skipped. These functions become client methods.
+--
+-- Failures are `nil, err, code, kind` as for every call: a helper's own refusal
+-- (bad arguments, a value the thing model does not allow) is kind "usage" and
+-- nothing is sent; an inner call's failure comes back under the helper's name
+-- (`set_properties: batch_control_device: ...`) with the inner code and kind; an
+-- answer without the data the helper reads is kind "http".
 -- @module quecapi.things
 
 local json = require "quecapi.json"
@@ -33,22 +39,35 @@ local function index_by_code(list)
   return by_code
 end
 
+-- The thing model as the platform sends it: `productTSL`'s data, or the JSON
+-- text some products wrap it in (`tslJson`); {} when it is neither.
+local function decode_model(data)
+  data = type(data) == "table" and data or {}
+  if type(data.tslJson) == "string" then data = json.decode(data.tslJson) end
+  if type(data) ~= "table" then data = {} end
+  return data
+end
+
 -- The product's TSL, indexed by code; fetched once per client and product.
-local function model(self, pk)
+-- Failures come back as `nil, "<helper>: <inner error>", code, kind`.
+local function model(self, pk, helper)
   self.tsl_cache = self.tsl_cache or {}
   local m = self.tsl_cache[pk]
   if m then return m end
-  local res, err, code = self:call("productTSL", { pk = pk })
-  if not res then return nil, err, code end
-  local data = type(res.data) == "table" and res.data or {}
-  if type(data.tslJson) == "string" then data = json.decode(data.tslJson) end
-  if type(data) ~= "table" then data = {} end
+  local res, err, code, kind = self:call("productTSL", { pk = pk })
+  if not res then return nil, helper .. ": " .. tostring(err), code, kind end
+  local data = decode_model(res.data)
   m = {
+    document = data,
     properties = index_by_code(data.properties),
     services = index_by_code(data.services),
   }
   self.tsl_cache[pk] = m
   return m
+end
+
+local function usage(helper, err)
+  return nil, helper .. ": " .. err, nil, "usage"
 end
 
 -- Members of a STRUCT, in the model's order.
@@ -179,21 +198,22 @@ end
 -- @usage local v = assert(client:get_properties("p11pLZ", "D001", { "switch", "brightness" }))
 function _M:get_properties(pk, dk, codes, opts)
   if type(pk) ~= "string" or type(dk) ~= "string" then
-    return nil, "get_properties: pk and dk must be strings"
+    return usage("get_properties", "pk and dk must be strings")
   end
   local list, err = code_list(codes)
-  if err then return nil, "get_properties: " .. err end
-  local m, code
-  m, err, code = model(self, pk)
-  if not m then return nil, err, code end
+  if err then return usage("get_properties", err) end
+  local m, code, kind
+  m, err, code, kind = model(self, pk, "get_properties")
+  if not m then return nil, err, code, kind end
   local res
-  res, err, code = self:call("getDeviceBusinessAttributes", { pk = pk, dk = dk, type = "2", codeList = list }, opts)
-  if not res then return nil, err, code end
-  if type(res.data) ~= "table" then return nil, "get_properties: the answer carries no data" end
+  res, err, code, kind = self:call("getDeviceBusinessAttributes", { pk = pk, dk = dk, type = "2", codeList = list },
+    opts)
+  if not res then return nil, "get_properties: " .. tostring(err), code, kind end
+  if type(res.data) ~= "table" then return nil, "get_properties: the answer carries no data", nil, "http" end
   local items = res.data.customizeTslInfo
   if items == nil then items = {} end
   if type(items) ~= "table" then
-    return nil, "get_properties: customizeTslInfo in the answer is not a list"
+    return nil, "get_properties: customizeTslInfo in the answer is not a list", nil, "http"
   end
   local values = {}
   for _, item in ipairs(list_items(items)) do
@@ -202,11 +222,26 @@ function _M:get_properties(pk, dk, codes, opts)
     if type(c) == "string" then
       local spec = m.properties[c] or { code = c, dataType = item.dataType }
       local v, verr = read_value(spec, item.resourceValce)
-      if v == nil and item.resourceValce ~= nil then return nil, "get_properties: " .. verr end
+      if v == nil and item.resourceValce ~= nil then return nil, "get_properties: " .. verr, nil, "http" end
       values[c] = v
     end
   end
   return values, res
+end
+
+--- A product's thing model (TSL) as the platform describes it: `properties`,
+-- `services` and `events`, each a list of items with `code`, `name`,
+-- `dataType`, `subType`, `specs` (and `inputData` / `outputData`), decoded from
+-- the JSON text some products wrap it in. Fetched once per client and product
+-- and shared with the typed helpers: treat it as read-only.
+-- @tparam string pk product key
+-- @treturn table the thing model
+-- @usage for _, p in ipairs(assert(client:thing_model("p11pLZ")).properties or {}) do print(p.code) end
+function _M:thing_model(pk)
+  if type(pk) ~= "string" or pk == "" then return usage("thing_model", "pk must be a non-empty string") end
+  local m, err, code, kind = model(self, pk, "thing_model")
+  if not m then return nil, err, code, kind end
+  return m.document
 end
 
 -- ------------------------------------------------------------------------
@@ -353,10 +388,10 @@ local function payload(specs, values, what, writable)
   return out
 end
 
-local function control(self, pk, dk, fields, opts)
+local function control(self, helper, pk, dk, fields, opts)
   fields.deviceList = { { productKey = pk, deviceKey = dk } }
-  local res, err, code = self:call("batchControlDevice", fields, opts)
-  if not res then return nil, err, code end
+  local res, err, code, kind = self:call("batchControlDevice", fields, opts)
+  if not res then return nil, helper .. ": " .. tostring(err), code, kind end
   local data = type(res.data) == "table" and res.data or {}
   data.successList = data.successList or {}
   data.failureList = data.failureList or {}
@@ -365,7 +400,7 @@ end
 
 local function check_device(name, pk, dk)
   if type(pk) ~= "string" or pk == "" or type(dk) ~= "string" or dk == "" then
-    return nil, name .. ": pk and dk must be non-empty strings"
+    return usage(name, "pk and dk must be non-empty strings")
   end
   return true
 end
@@ -381,18 +416,18 @@ end
 -- @treturn table the raw envelope of batchControlDevice
 -- @usage local r = assert(client:set_properties(pk, dk, { switch = true, brightness = 80 }))
 function _M:set_properties(pk, dk, values, opts)
-  local ok, err = check_device("set_properties", pk, dk)
-  if not ok then return nil, err end
-  local m, code
-  m, err, code = model(self, pk)
-  if not m then return nil, err, code end
+  local ok, err, code, kind = check_device("set_properties", pk, dk)
+  if not ok then return nil, err, code, kind end
+  local m
+  m, err, code, kind = model(self, pk, "set_properties")
+  if not m then return nil, err, code, kind end
   local list
   list, err = payload(m.properties, values, "property", true)
-  if not list then return nil, "set_properties: " .. err end
+  if not list then return usage("set_properties", err) end
   local data
   data, err = json.encode(list)
-  if not data then return nil, "set_properties: " .. err end
-  return control(self, pk, dk, { type = 2, data = data }, opts)
+  if not data then return usage("set_properties", err) end
+  return control(self, "set_properties", pk, dk, { type = 2, data = data }, opts)
 end
 
 --- Call a service of one device, its inputs checked against the thing model.
@@ -404,23 +439,23 @@ end
 -- @treturn table `{ successList, failureList }`
 -- @treturn table the raw envelope
 function _M:call_service(pk, dk, service, params, opts)
-  local ok, err = check_device("call_service", pk, dk)
-  if not ok then return nil, err end
-  if type(service) ~= "string" then return nil, "call_service: service must be a string" end
-  local m, code
-  m, err, code = model(self, pk)
-  if not m then return nil, err, code end
+  local ok, err, code, kind = check_device("call_service", pk, dk)
+  if not ok then return nil, err, code, kind end
+  if type(service) ~= "string" then return usage("call_service", "service must be a string") end
+  local m
+  m, err, code, kind = model(self, pk, "call_service")
+  if not m then return nil, err, code, kind end
   local spec = m.services[service]
-  if not spec then return nil, format("call_service: no service '%s' in the product's thing model", service) end
+  if not spec then return usage("call_service", format("no service '%s' in the product's thing model", service)) end
   local inputs = {}
   if params ~= nil and (type(params) ~= "table" or next(params) ~= nil) then
     inputs, err = payload(index_by_code(spec.inputData), params, "input of " .. service, false)
-    if not inputs then return nil, "call_service: " .. err end
+    if not inputs then return usage("call_service", err) end
   end
   local data
   data, err = json.encode { { [service] = json.array(inputs) } }
-  if not data then return nil, "call_service: " .. err end
-  return control(self, pk, dk, { type = 3, data = data }, opts)
+  if not data then return usage("call_service", err) end
+  return control(self, "call_service", pk, dk, { type = 3, data = data }, opts)
 end
 
 --- Send pass-through (raw) data to one device.
@@ -432,23 +467,23 @@ end
 -- @treturn table `{ successList, failureList }`
 -- @treturn table the raw envelope
 function _M:send_raw(pk, dk, data, encoding, opts)
-  local ok, err = check_device("send_raw", pk, dk)
-  if not ok then return nil, err end
+  local ok, err, code, kind = check_device("send_raw", pk, dk)
+  if not ok then return nil, err, code, kind end
   encoding = encoding or "hex"
-  if type(data) ~= "string" or data == "" then return nil, "send_raw: data must be a non-empty string" end
-  if #data > 4096 then return nil, "send_raw: data is longer than 4096 characters" end
+  if type(data) ~= "string" or data == "" then return usage("send_raw", "data must be a non-empty string") end
+  if #data > 4096 then return usage("send_raw", "data is longer than 4096 characters") end
   local format_code
   if encoding == "hex" then
     if find(data, "[^%x]") or #data % 2 ~= 0 then
-      return nil, "send_raw: data must be an even number of hex digits"
+      return usage("send_raw", "data must be an even number of hex digits")
     end
     format_code = 1
   elseif encoding == "text" then
     format_code = 2
   else
-    return nil, "send_raw: encoding must be \"hex\" or \"text\""
+    return usage("send_raw", "encoding must be \"hex\" or \"text\"")
   end
-  return control(self, pk, dk, { type = 1, dataFormat = format_code, data = data }, opts)
+  return control(self, "send_raw", pk, dk, { type = 1, dataFormat = format_code, data = data }, opts)
 end
 
 return _M

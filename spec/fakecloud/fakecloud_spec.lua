@@ -1590,3 +1590,110 @@ describe("fake cloud: a second user domain", function()
     assert.are.equal(200, code_of("POST", "/v2/enduser/enduserapi/emailPwdLogin", q))
   end)
 end)
+
+describe("[13.7] fake cloud: new users own devices", function()
+  -- the fake's own reset, without the spec helper's turning the starter devices off
+  before_each(function() fake.control("POST", "/_fake/reset") end)
+  after_each(function() fake.reset() end)
+
+  local function device_list(token)
+    return ok("GET", "/v2/binding/enduserapi/userDeviceList", { pageSize = 100 }, token)
+  end
+
+  local function seeded(body)
+    body.password = body.password or "pass1234"
+    local uid = fake.control("POST", "/_fake/users", body).uid
+    return uid, fake.login(body.phone, body.password).accessToken.token
+  end
+
+  it("gives a seeded user three devices of the default product, every other one online", function()
+    local uid, token = seeded { phone = "13700000001" }
+    local page = device_list(token)
+    assert.are.equal(3, page.total)
+    local online = 0
+    for i, d in ipairs(page.list) do
+      assert.are.equal(PK, d.productKey)
+      assert.are.equal(string.format("%s%02d", uid, i), d.deviceKey)
+      assert.are.equal("RGB light-" .. i, d.deviceName)
+      if d.onlineStatus == 1 then online = online + 1 end
+    end
+    assert.are.equal(2, online)
+    -- real devices of the product: they answer with their values and take writes
+    assert.is_table(attributes(token, page.list[1].deviceKey).customizeTslInfo)
+    assert.is_table(write(token, page.list[1].deviceKey, '[{"brightness":42}]'))
+  end)
+
+  it("gives as many as asked, none with devices = 0 or false, and refuses nonsense", function()
+    local _, token = seeded { phone = "13700000002", devices = 5 }
+    assert.are.equal(5, device_list(token).total)
+    _, token = seeded { phone = "13700000003", devices = 0 }
+    assert.are.equal(0, device_list(token).total)
+    _, token = seeded { phone = "13700000004", devices = false }
+    assert.are.equal(0, device_list(token).total)
+    for _, bad in ipairs { -1, 1.5, "many", 100000 } do
+      local status = fake.api { method = "POST", path = "/_fake/users", json = { phone = "137", devices = bad } }
+      assert.are.equal(400, status, tostring(bad))
+    end
+  end)
+
+  it("gives registered users theirs too, as many as signup_devices says, never a device of another user", function()
+    assert.are.equal(200, send_sms("13700000005", 3))
+    local random = core.random_string(16)
+    ok("POST", "/v2/enduser/enduserapi/v2/phonePwdRegister", nil, nil, {
+      phone = "13700000005", smsCode = fake.sms_code("13700000005", 3), internationalCode = "86", random = random,
+      pwd = core.encrypt_password("reg-pass1", random), userDomain = fake.user_domain,
+      agreementList = { { protocolType = 1, privacyVersion = "1.0.0" } } })
+    local mine = device_list(fake.login("13700000005", "reg-pass1").accessToken.token)
+    assert.are.equal(3, mine.total)
+    fake.configure { signup_devices = 1 }
+    local _, token = seeded { phone = "13700000006" }
+    local theirs = device_list(token)
+    assert.are.equal(1, theirs.total)
+    for _, d in ipairs(mine.list) do assert.are_not.equal(theirs.list[1].deviceKey, d.deviceKey) end
+  end)
+
+  it("is turned off by the specs' own reset, which count what they seed", function()
+    fake.reset()
+    local _, token = seeded { phone = "13700000007" }
+    assert.are.equal(0, device_list(token).total)
+  end)
+end)
+
+describe("[13.7] fake cloud: quecapi.fakecloud.ctl", function()
+  local ctl = require "quecapi.fakecloud.ctl"
+  local shell = require "support.sh"
+
+  it("describes the running fake cloud in its env file and as shell exports", function()
+    local env = assert(ctl.status(fake.dir))
+    assert.are.equal(fake.url, env.FAKECLOUD_URL)
+    assert.are.equal(fake.ca, env.FAKECLOUD_CA)
+    assert.are.equal(fake.user_domain, env.FAKECLOUD_USER_DOMAIN)
+    local exports = ctl.exports(env)
+    for _, name in ipairs(ctl.VARIABLES) do
+      assert.matches("export " .. name .. "='", exports, 1, true)
+    end
+    assert.are.equal(fake.url, shell.output("eval " .. shell.quote(exports) .. ' && echo "$FAKECLOUD_URL"'))
+  end)
+
+  it("picks its directory from FAKECLOUD_DIR, XDG_RUNTIME_DIR or /tmp and the user", function()
+    local function env(t) return function(k) return t[k] end end
+    assert.are.equal("/x/fc", ctl.default_dir(env { FAKECLOUD_DIR = "/x/fc", XDG_RUNTIME_DIR = "/run/user/7" }))
+    assert.are.equal("/run/user/7/quecapi-fakecloud", ctl.default_dir(env { XDG_RUNTIME_DIR = "/run/user/7" }))
+    assert.are.equal("/tmp/quecapi-fakecloud-ann", ctl.default_dir(env { USER = "ann" }))
+    -- a user name that is no plain word is not put in a path
+    assert.matches("^/tmp/quecapi%-fakecloud%-[%w%._%-]+$", ctl.default_dir(env { USER = "../../etc" }))
+    assert.is_nil(ctl.default_dir(env { USER = "../../etc" }):find("..", 1, true))
+  end)
+
+  it("reads back values the env file had to quote for the shell", function()
+    local dir = shell.tempdir()
+    shell.write(dir .. "/env", "FAKECLOUD_DIR='/tmp/a b/it'\\''s'\nFAKECLOUD_URL=https://127.0.0.1:1\n")
+    local env = assert(ctl.read_env(dir))
+    assert.are.equal("/tmp/a b/it's", env.FAKECLOUD_DIR)
+    assert.are.equal("https://127.0.0.1:1", env.FAKECLOUD_URL)
+    assert.are.equal("/tmp/a b/it's", shell.output(". " .. shell.quote(dir .. "/env") .. ' && echo "$FAKECLOUD_DIR"'))
+    shell.run("rm -rf " .. shell.quote(dir))
+    assert.is_nil(ctl.read_env(dir))
+    assert.is_nil(ctl.status(dir))
+  end)
+end)

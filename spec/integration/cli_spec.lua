@@ -1,9 +1,18 @@
--- bin/quecapi as a user runs it: a subprocess (always lua5.4) against the fake
--- cloud, with HOME and the XDG folders in a fresh temporary folder per test and
--- an otherwise empty environment, so nothing reads or touches the real home.
+-- bin/quecapi as a user runs it: a subprocess against the fake cloud, with HOME
+-- and the XDG folders in a fresh temporary folder per test and an otherwise
+-- empty environment, so nothing reads or touches the real home.
+--
+-- The subprocess runs on the interpreter that runs these specs (Lua 5.4 or
+-- LuaJIT, or their sanitizer wrappers on PATH) with the suite's build of the
+-- core (CORE_PREFIX): bin/quecapi is started from a checkout-shaped folder
+-- whose lua/ is the checkout's and whose build/<interpreter> is the suite's
+-- build, so the launcher finds them the way it finds a real checkout's.
 --
 -- Every run is also checked for leaks: no secret this test knows (the user domain
 -- secret, passwords, SMS codes, tokens) may appear on its stdout or stderr.
+--
+-- The command-level units (arguments, settings, each command) are specced
+-- in-process in spec/unit/cli_*_spec.lua; these are the end-to-end cases.
 local fake = require "support.fake"
 local json = require "quecapi.json"
 local quecapi_client = require "quecapi.client"
@@ -17,6 +26,20 @@ end
 
 local ROOT = capture("pwd")
 local PATH = os.getenv("PATH") or "/usr/bin:/bin"
+
+-- The interpreter of this run, by the name its build folder has.
+local INTERPRETER = jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+local CORE_DIR = ROOT .. "/build/" .. (os.getenv("CORE_PREFIX") or "") .. INTERPRETER
+
+-- A checkout as the launcher sees one: bin/quecapi (the checkout's own file),
+-- lua/ and the suite's core as build/<interpreter>.
+local CHECKOUT = capture("mktemp -d /tmp/quecapi-cli-checkout.XXXXXX")
+assert(shell.run(table.concat({
+  "mkdir -p " .. sh_quote(CHECKOUT .. "/bin") .. " " .. sh_quote(CHECKOUT .. "/build"),
+  "ln -s " .. sh_quote(ROOT .. "/bin/quecapi") .. " " .. sh_quote(CHECKOUT .. "/bin/quecapi"),
+  "ln -s " .. sh_quote(ROOT .. "/lua") .. " " .. sh_quote(CHECKOUT .. "/lua"),
+  "ln -s " .. sh_quote(CORE_DIR) .. " " .. sh_quote(CHECKOUT .. "/build/" .. INTERPRETER),
+}, " && ")), "cannot make " .. CHECKOUT)
 
 local mode_of = shell.mode
 
@@ -57,10 +80,10 @@ local function command_line(args, opts, stdin_path)
   local words = {}
   for i, a in ipairs(args) do words[i] = sh_quote(a) end
   -- from the checkout as `lua5.4 bin/quecapi`, or by its full path from elsewhere
-  local dir, script = ROOT, "bin/quecapi"
-  if opts.elsewhere then dir, script = box, ROOT .. "/bin/quecapi" end
+  local dir, script = CHECKOUT, "bin/quecapi"
+  if opts.elsewhere then dir, script = box, CHECKOUT .. "/bin/quecapi" end
   return "cd " .. sh_quote(dir) .. " && env -i " .. cli_env(opts.env)
-    .. " lua5.4 " .. sh_quote(script) .. " " .. table.concat(words, " ")
+    .. " " .. (opts.interpreter or INTERPRETER) .. " " .. sh_quote(script) .. " " .. table.concat(words, " ")
     .. " <" .. sh_quote(stdin_path) .. " >" .. sh_quote(box .. "/out") .. " 2>" .. sh_quote(box .. "/err")
     .. "; echo $? >" .. sh_quote(box .. "/rc.tmp") .. " && mv " .. sh_quote(box .. "/rc.tmp")
     .. " " .. sh_quote(box .. "/rc")
@@ -184,7 +207,7 @@ local function requests_to(path, since)
   return found
 end
 
-local COMMAND_NAMES = { "login", "logout", "sms", "register", "devices", "device", "tsl", "get",
+local COMMAND_NAMES = { "login", "logout", "sms", "register", "devices", "device", "tsl", "get", "fakecloud",
                         "set", "history", "call", "help" }
 
 local LAMP = { productKey = "p11pLZ", deviceKey = "lamp-1", deviceName = "Desk lamp", online = true,
@@ -200,6 +223,10 @@ describe("bin/quecapi", function()
 
   after_each(function()
     if box and box:find("^/tmp/quecapi%-cli%.") then os.execute("rm -rf " .. sh_quote(box)) end
+  end)
+
+  teardown(function()
+    if CHECKOUT:find("^/tmp/quecapi%-cli%-checkout%.") then os.execute("rm -rf " .. sh_quote(CHECKOUT)) end
   end)
 
   describe("help", function()
@@ -639,6 +666,16 @@ describe("bin/quecapi", function()
       assert.is_false(values.switch)
     end)
 
+    it("[13.9] exits 2 naming a property code the thing model does not have", function()
+      local since = fake.seq()
+      local r = run { "get", "p11pLZ", "lamp-1", "brightness", "brigthness" }
+      assert.are.equal(2, r.code, r.err)
+      assert.are.equal("", r.out)
+      assert.matches("^quecapi: .*'brigthness'", r.err)
+      assert.is_nil(r.err:find("'brightness'", 1, true))
+      assert.are.same({}, requests_to("/v2/binding/enduserapi/getDeviceBusinessAttributes", since))
+    end)
+
     it("sets values parsed from the command line", function()
       local r = run { "set", "p11pLZ", "lamp-1", "brightness=80", "switch=true", "mode=night",
                       'color={"r":1,"g":2,"b":255}', 'label="42"', "schedule=[60,120]" }
@@ -808,6 +845,177 @@ describe("bin/quecapi", function()
       r = run { "logout" }
       assert.are.equal(0, r.code, r.err)
       assert.matches("Not logged in", r.out, 1, true)
+    end)
+  end)
+
+  describe("[13.9] the cloud it talks to", function()
+    it("says once which cloud it uses when neither a region nor a base URL is set", function()
+      -- no session yet: the command stops before anything goes to that cloud
+      local r = run({ "devices" }, { env = { QUECAPI_BASE_URL = false } })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("not logged in", r.err, 1, true)
+      local _, notes = r.err:gsub("no region or base URL is set", "")
+      assert.are.equal(1, notes, r.err)
+      assert.matches("using the 'cn' cloud, https://iot-api.quectelcn.com", r.err, 1, true)
+      r = run({ "devices" }, { env = { QUECAPI_BASE_URL = false, QUECAPI_REGION = "eu" } })
+      assert.is_nil(r.err:find("no region", 1, true))
+      r = run { "devices" }
+      assert.is_nil(r.err:find("no region", 1, true))
+    end)
+  end)
+
+  describe("[12.2] on a terminal", function()
+    -- quecapi args... in a pseudo-terminal: `keys` are typed once `prompt` shows;
+    -- what the terminal showed, and the exit status.
+    local function in_terminal(args, prompt, keys, env)
+      local fifo, log = box .. "/keys", box .. "/typescript"
+      local words = {}
+      for i, a in ipairs(args) do words[i] = sh_quote(a) end
+      local cmd = "cd " .. sh_quote(CHECKOUT) .. " && env -i " .. cli_env(env) .. " " .. INTERPRETER
+        .. " bin/quecapi " .. table.concat(words, " ") .. "; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n'"
+        .. " | grep -E '^-?(echo|icanon|isig)$' | tr '\\n' ' '; echo; echo DONE"
+      os.execute("mkfifo " .. sh_quote(fifo))
+      os.execute("( script -qfec " .. sh_quote(cmd) .. " " .. sh_quote(log) .. " <" .. sh_quote(fifo)
+        .. " >/dev/null 2>&1 & )")
+      local keyboard = assert(io.open(fifo, "r+"))
+      wait_for("the prompt", function() return (read_file(log) or ""):find(prompt, 1, true) end)
+      keyboard:write(keys)
+      keyboard:flush()
+      local shown = wait_for("the end", function()
+        local t = read_file(log) or ""
+        return t:find("\nDONE", 1, true) and t
+      end)
+      keyboard:close()
+      -- script's own header quotes the command line (with the environment): not the tool's output
+      shown = shown:gsub("^Script started[^\n]*\n", ""):gsub("\nScript done[^\n]*\n?$", "")
+      for i, v in ipairs(secrets) do
+        if #v >= 4 then assert(not shown:find(v, 1, true), "the terminal shows secret #" .. i) end
+      end
+      return shown, tonumber(shown:match("EXIT=(%d+)"))
+    end
+
+    it("asks for the password without echo and logs in", function()
+      seed("13800000701", "Pw-tty-701")
+      local shown, status = in_terminal({ "login", "--phone", "13800000701" }, "Password for +86 13800000701: ",
+        "Pw-tty-701\r")
+      assert.are.equal(0, status, shown)
+      assert.matches("Logged in as +86 13800000701", shown, 1, true)
+      assert.matches("isig icanon echo", shown, 1, true)
+      assert.is_table(stored_tokens())
+    end)
+
+    it("ends on Ctrl-C at the prompt with status 130 and the terminal restored", function()
+      seed("13800000702", "Pw-tty-702")
+      local since = fake.seq()
+      local shown, status = in_terminal({ "login", "--phone", "13800000702" }, "Password for ", "Pw-t\3")
+      assert.are.equal(130, status, shown)
+      assert.matches("quecapi: interrupted", shown, 1, true)
+      assert.matches("isig icanon echo", shown, 1, true)
+      assert.are.equal(0, #fake.requests(since))
+    end)
+  end)
+
+  describe("[12.2] installed with luarocks", function()
+    -- The modules and sources the CLI adds, listed in the copy's rockspec when the
+    -- rockspec does not list them yet; the rest of the rockspec is used as it is.
+    local function complete_rockspec(path)
+      local text = assert(read_file(path))
+      local rows = {}
+      local files = shell.output("cd " .. sh_quote(ROOT) .. " && ls lua/quecapi/cli/*.lua lua/quecapi/cli/cmd/*.lua"
+        .. " lua/quecapi/fakecloud/ctl.lua lua/quecapi/fakecloud/nginx_conf.lua")
+      for file in files:gmatch("[^\n]+") do
+        local name = file:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/", ".")
+        if not text:find('["' .. name .. '"]', 1, true) then
+          rows[#rows + 1] = string.format('      ["%s"] = "%s",\n', name, file)
+        end
+      end
+      text = text:gsub('(\n%s*%["quecapi%.core"%] = {)', "\n" .. table.concat(rows):gsub("%%", "%%%%") .. "%1", 1)
+      if not text:find("csrc/term.c", 1, true) then text = text:gsub('"csrc/json.c"', '"csrc/json.c", "csrc/term.c"', 1) end
+      write_file(path, text)
+    end
+
+    it("works in a Lua 5.1 tree, under Lua 5.1 and LuaJIT", function()
+      local src, tree = box .. "/src", box .. "/tree"
+      assert(shell.run("mkdir -p " .. sh_quote(src) .. " && cd " .. sh_quote(ROOT)
+        .. " && tar -cf - lua csrc bin quecapi-*.rockspec | (cd " .. sh_quote(src) .. " && tar -xf -)"))
+      local rockspec = shell.output("cd " .. sh_quote(src) .. " && ls quecapi-*.rockspec")
+      complete_rockspec(src .. "/" .. rockspec)
+      local luarocks = "env -i PATH=" .. sh_quote(PATH) .. " HOME=" .. sh_quote(box .. "/home")
+        .. " luarocks --lua-version 5.1 --tree " .. sh_quote(tree)
+      local built = shell.output("cd " .. sh_quote(src) .. " && " .. luarocks .. " make --deps-mode=none "
+        .. sh_quote(rockspec) .. " 2>&1; echo status=$?")
+      assert.matches("status=0$", built)
+      local paths = shell.output(luarocks .. " path --lr-path") .. ";;"
+      local cpaths = shell.output(luarocks .. " path --lr-cpath") .. ";;"
+      local script = shell.output("ls " .. sh_quote(tree) .. "/lib/luarocks/rocks-5.1/quecapi/*/bin/quecapi")
+      seed("13800000801", "Pw-rock-801")
+      fake.control("POST", "/_fake/devices", { phone = "13800000801", count = 2 })
+      for _, command in ipairs { "luajit " .. sh_quote(script), sh_quote(tree .. "/bin/quecapi") } do
+        local function installed(args, env)
+          local words = {}
+          for i, a in ipairs(args) do words[i] = sh_quote(a) end
+          local out = shell.output("cd " .. sh_quote(box) .. " && env -i " .. cli_env(env) .. " LUA_PATH=" .. sh_quote(paths)
+            .. " LUA_CPATH=" .. sh_quote(cpaths) .. " " .. command .. " " .. table.concat(words, " ") .. " 2>&1; echo status=$?")
+          assert_no_secrets({ out = out, err = "" }, args)
+          return out, tonumber(out:match("status=(%d+)$"))
+        end
+        local out, status = installed { "--version" }
+        assert.are.equal(0, status, out)
+        assert.matches("^quecapi %d+%.%d+%.%d+\n", out)
+        out, status = installed({ "login", "--phone", "13800000801" }, { QUECAPI_PASSWORD = "Pw-rock-801" })
+        assert.are.equal(0, status, out)
+        out, status = installed { "devices", "--json" }
+        assert.are.equal(0, status, out)
+        assert.are.equal(2, #json.decode(out:gsub("status=%d+$", "")))
+        stored_tokens()
+      end
+    end)
+  end)
+
+  describe("[13.7] fakecloud", function()
+    it("starts a fake cloud of its own, describes it as shell exports, and stops it", function()
+      local dir = box .. "/fake cloud" -- a space in the path, as a home folder may have
+      local env = { FAKECLOUD_DIR = dir }
+      local r = run({ "fakecloud", "start" }, { env = env })
+      assert.are.equal(0, r.code, r.err)
+      local url = r.out:match("^fake cloud at (https://127%.0%.0%.1:%d+) ")
+      assert.is_string(url, r.out)
+      assert.matches(dir .. "/env", r.out, 1, true)
+      local ok, err = pcall(function()
+        -- the exports, as a shell reads them
+        r = run({ "fakecloud", "env" }, { env = env })
+        assert.are.equal(0, r.code, r.err)
+        local exported = shell.output("eval " .. sh_quote(r.out)
+          .. " && echo \"$FAKECLOUD_URL|$FAKECLOUD_CA|$FAKECLOUD_DIR|$FAKECLOUD_USER_DOMAIN\"")
+        assert.are.equal(url .. "|" .. dir .. "/ca.pem|" .. dir .. "|" .. fake.user_domain, exported)
+        -- it answers over HTTPS with the CA it made
+        local session = assert(require("quecapi.core").session { ca_file = dir .. "/ca.pem" })
+        local status, body = session:request { method = "GET", url = url .. "/_fake/health" }
+        assert.are.equal(200, status, body)
+        assert.are.equal(0, run({ "fakecloud", "status" }, { env = env }).code)
+        -- a second start finds it running
+        r = run({ "fakecloud", "start" }, { env = env })
+        assert.are.equal(0, r.code, r.err)
+        assert.matches("already running at " .. url, r.out, 1, true)
+      end)
+      r = run({ "fakecloud", "stop" }, { env = env })
+      assert(ok, err)
+      assert.are.equal(0, r.code, r.err)
+      assert.is_nil(read_file(dir .. "/env"))
+      r = run({ "fakecloud", "status" }, { env = env })
+      assert.are.equal(1, r.code)
+      assert.matches("no fake cloud is running in " .. dir, r.err, 1, true)
+      assert.are.equal(1, run({ "fakecloud", "env" }, { env = env }).code)
+    end)
+
+    it("keeps its files under XDG_RUNTIME_DIR, else /tmp, without FAKECLOUD_DIR", function()
+      local r = run({ "fakecloud", "status" }, { env = { XDG_RUNTIME_DIR = box .. "/run" } })
+      assert.are.equal(1, r.code)
+      assert.matches(box .. "/run/quecapi-fakecloud", r.err, 1, true)
+      r = run({ "fakecloud", "status" }, { env = { USER = "someone" } })
+      assert.matches("/tmp/quecapi-fakecloud-someone", r.err, 1, true)
+      r = run { "fakecloud", "restart" }
+      assert.are.equal(2, r.code)
     end)
   end)
 

@@ -1,8 +1,11 @@
--- Helpers for specs that talk to the fake cloud: where it is, its control API,
--- raw API requests, and a client configured for it.
+-- Helpers for specs that talk to the fake cloud: where it is, its control API
+-- (quecapi.fakecloud.testing, asserting every answer), raw API requests, and a
+-- client configured for it.
 local core = require "quecapi.core"
 local json = require "quecapi.json"
 local config = require "quecapi.fakecloud.config"
+local ctl = require "quecapi.fakecloud.ctl"
+local testing = require "quecapi.fakecloud.testing"
 
 local _M = { user_domain = config.user_domain, secret = config.user_domain_secret,
              -- the App's second user domain (users may be seeded under either)
@@ -13,32 +16,18 @@ local SECRETS = {
   [config.second_user_domain] = config.second_user_domain_secret,
 }
 
-local function read_env(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local env = {}
-  for line in f:lines() do
-    local k, v = line:match("^([%w_]+)=(.*)$")
-    if k then env[k] = v end
-  end
-  f:close()
-  return env
-end
-
 -- The fake cloud's addresses: from the environment (spec/run exports them), else
--- from the env file of a fake cloud started with `lua/quecapi/fakecloud/ctl start`.
-local env = {
-  FAKECLOUD_URL = os.getenv("FAKECLOUD_URL"),
-  FAKECLOUD_HTTP_URL = os.getenv("FAKECLOUD_HTTP_URL"),
-  FAKECLOUD_CA = os.getenv("FAKECLOUD_CA"),
-  FAKECLOUD_DIR = os.getenv("FAKECLOUD_DIR"),
-  FAKECLOUD_WRONGHOST_URL = os.getenv("FAKECLOUD_WRONGHOST_URL"),
-  FAKECLOUD_UNKNOWNCA_URL = os.getenv("FAKECLOUD_UNKNOWNCA_URL"),
-}
-if not env.FAKECLOUD_URL then
-  env = read_env("build/fakecloud/env")
-    or error("the fake cloud is not running: start it with lua/quecapi/fakecloud/ctl start")
+-- from the env file of a running fake cloud: FAKECLOUD_DIR's, the checkout's
+-- (build/fakecloud, spec/run's default) or the one `quecapi fakecloud start`
+-- starts by default.
+local env = testing.env()
+if (os.getenv("FAKECLOUD_URL") or "") == "" then
+  env = ctl.read_env(os.getenv("FAKECLOUD_DIR") or "build/fakecloud") or env
 end
+if not env then
+  error("the fake cloud is not running: start it with `quecapi fakecloud start` (or run the specs with spec/run)")
+end
+assert(testing.use(env))
 _M.url = env.FAKECLOUD_URL
 _M.http_url = env.FAKECLOUD_HTTP_URL
 _M.ca = env.FAKECLOUD_CA
@@ -50,20 +39,18 @@ local session = assert(core.session { ca_file = _M.ca })
 
 -- Call the fake's control API: method, path[, body table] -> decoded answer.
 function _M.control(method, path, body)
-  local status, text = session:request {
-    method = method, url = _M.url .. path,
-    body = body and assert(json.encode(body)) or nil,
-    headers = body and { ["Content-Type"] = "application/json" } or nil,
-  }
-  assert(status, text)
-  assert(status == 200, "control " .. path .. ": HTTP " .. tostring(status) .. " " .. tostring(text))
-  return json.decode(text)
+  return assert(testing.control(method, path, body))
 end
 
-function _M.reset() return _M.control("POST", "/_fake/reset") end
+-- Forget everything. The fake's starter devices (3 for every new user, so a
+-- user's first look shows something) are turned off: specs count what they seed.
+function _M.reset()
+  _M.control("POST", "/_fake/reset")
+  return _M.control("POST", "/_fake/config", { signup_devices = 0 })
+end
 function _M.stats() return _M.control("GET", "/_fake/stats") end
-function _M.fault(f) return _M.control("POST", "/_fake/faults", f) end
-function _M.clear_faults() return _M.control("DELETE", "/_fake/faults") end
+function _M.fault(f) return assert(testing.fault(f)) end
+function _M.clear_faults() return assert(testing.clear_faults()) end
 
 -- Make authenticated calls fail as "token no good" (faults.lua, kind "auth"):
 --   { status = 401, body = "envelope" | "html" | "empty" }   HTTP 401 (the default)
@@ -80,26 +67,25 @@ end
 
 -- The account quota: after n authenticated calls a day (per account) calls
 -- answer 4026; 0 turns it off. Setting it starts every count afresh.
-function _M.quota(n) return _M.control("POST", "/_fake/config", { daily_quota = n }) end
+function _M.quota(n) return _M.configure { daily_quota = n } end
 -- { daily_quota, used = { uid = calls today } }
 function _M.quota_used() return _M.control("GET", "/_fake/quota") end
 -- As at 00:00 UTC: every account's count back to 0.
 function _M.reset_quota() return _M.control("POST", "/_fake/quota/reset") end
 
 -- Expire tokens now: { phone | email | uid, access_only } (see control.lua).
-function _M.expire(opts) return _M.control("POST", "/_fake/expire", opts or {}) end
-function _M.configure(c) return _M.control("POST", "/_fake/config", c) end
+function _M.expire(opts) return assert(testing.expire(opts)) end
+function _M.configure(c) return assert(testing.configure(c)) end
 
 -- The last code the fake sent to a phone.
 function _M.sms_code(phone, codeType, internationalCode)
-  return _M.control("GET", string.format("/_fake/code?phone=%s&codeType=%d&internationalCode=%s",
-    phone, codeType or 3, internationalCode or "86")).code
+  return assert(testing.sms_code(phone, codeType, internationalCode))
 end
 
 -- Requests the fake received since `seq` (and the newest seq).
 function _M.requests(since)
-  local r = _M.control("GET", "/_fake/requests?since=" .. (since or 0))
-  return r.requests or {}, r.seq
+  local list, seq = testing.requests(since)
+  return assert(list, seq), seq
 end
 
 function _M.seq()
@@ -107,28 +93,22 @@ function _M.seq()
   return seq
 end
 
--- A registered user with devices, seeded directly: phone, password, uid.
--- userDomain (optional): fake.second_user_domain for the App's other domain.
+-- A registered user with `devices` devices (none when nil: specs count what
+-- they seed, so the fake's starter devices are turned off), seeded directly:
+-- phone, password, uid. userDomain (optional): fake.second_user_domain for the
+-- App's other domain.
 function _M.user(phone, password, devices, userDomain)
-  local u = _M.control("POST", "/_fake/users", { phone = phone, password = password, internationalCode = "86",
-                                                 userDomain = userDomain })
-  if devices then
-    _M.control("POST", "/_fake/devices", { phone = phone, count = devices })
-  end
-  return u.uid
+  local uid = assert(testing.user { phone = phone, password = password, internationalCode = "86",
+                                    userDomain = userDomain, devices = 0 })
+  if devices then assert(testing.devices({ phone = phone }, devices)) end
+  return uid
 end
 
 -- A client for the fake cloud; `overrides` replaces any option.
 function _M.client(overrides)
-  local cfg = {
-    base_url = _M.url, ca_file = _M.ca,
-    user_domain = config.user_domain, user_domain_secret = config.user_domain_secret,
-    timeout = 5, connect_timeout = 2,
-  }
+  local cfg = { timeout = 5, connect_timeout = 2 }
   for k, v in pairs(overrides or {}) do cfg[k] = v end
-  -- required here, not at load time, so the raw helpers below work whatever
-  -- state the client library is in
-  return assert(require("quecapi").new(cfg))
+  return assert(testing.client(cfg))
 end
 
 -- Raw API calls: no client library involved, only the C core's HTTP session and
@@ -214,11 +194,9 @@ function _M.session_user(phone, password, devices, userDomain)
 end
 
 -- The last code the fake sent to an email address.
-function _M.email_code(email, emailType)
-  return _M.control("GET", "/_fake/code?email=" .. escape(email) .. "&emailType=" .. (emailType or 1)).code
-end
+function _M.email_code(email, emailType) return assert(testing.email_code(email, emailType)) end
 
-function _M.product(p) return _M.control("POST", "/_fake/products", p) end
+function _M.product(p) return assert(testing.product(p)) end
 
 -- Devices known to the cloud but bound to nobody.
 function _M.unbound(devices)
@@ -226,15 +204,9 @@ function _M.unbound(devices)
 end
 
 -- What a device holds and received (values, writes, downlinks, services, shares).
-function _M.device(productKey, deviceKey)
-  return _M.control("GET", "/_fake/device?productKey=" .. escape(productKey) .. "&deviceKey=" .. escape(deviceKey))
-end
+function _M.device(productKey, deviceKey) return assert(testing.device(productKey, deviceKey)) end
 
 -- The device reports values (or goes on/offline): { online, values, ts, deviceData }.
-function _M.report(productKey, deviceKey, fields)
-  local b = { productKey = productKey, deviceKey = deviceKey }
-  for k, v in pairs(fields or {}) do b[k] = v end
-  return _M.control("POST", "/_fake/device", b)
-end
+function _M.report(productKey, deviceKey, fields) return assert(testing.report(productKey, deviceKey, fields)) end
 
 return _M

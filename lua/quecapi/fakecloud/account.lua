@@ -72,15 +72,7 @@ app.route("POST", "/v2/enduser/enduserapi/v2/phonePwdRegister", function(ctx)
                        password = plain, nickname = "user" .. uid, registered_at = state.now(), logon_mode = 1,
                        userDomain = b.userDomain }
   state.by_phone[key] = uid
-  for i = 1, state.config.signup_devices do
-    local d = {
-      uid = uid, productKey = "p11pLZ", productName = "RGB light", online = i % 2 == 1,
-      deviceKey = string.format("%s%02d", b.phone:sub(-4), i),
-      deviceName = string.format("RGB light-%d", i), bound_at = state.now(),
-    }
-    things.ensure(d.productKey, d.deviceKey, { online = d.online, deviceName = d.deviceName })
-    state.devices[#state.devices + 1] = d
-  end
+  things.starter_devices(state.users[uid], state.config.signup_devices)
   return { uid = uid }
 end)
 

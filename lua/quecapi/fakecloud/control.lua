@@ -4,8 +4,9 @@
 --   GET    /_fake/health
 --   POST   /_fake/reset              forget everything (settings too)
 --   GET    /_fake/code?phone=&codeType=&internationalCode=   or ?email=&emailType=
---   POST   /_fake/users              { phone, internationalCode, email, password, nickname, userDomain }
---                                     -> { uid }
+--   POST   /_fake/users              { phone, internationalCode, email, password, nickname, userDomain,
+--                                       devices } -> { uid }; `devices` starter devices (default
+--                                       the signup_devices setting, 3; 0 for none)
 --   POST   /_fake/faults             { kind, path, count, ... } (faults.lua; kind "auth" for token
 --                                     failures) -> { queued }
 --   DELETE /_fake/faults             drop every queued fault
@@ -25,6 +26,7 @@ local faults = require "quecapi.fakecloud.faults"
 local account = require "quecapi.fakecloud.account"
 local auth = require "quecapi.fakecloud.auth"
 local quota = require "quecapi.fakecloud.quota"
+local things = require "quecapi.fakecloud.things"
 
 local _M = {}
 
@@ -92,12 +94,21 @@ handlers["GET /_fake/code"] = function()
   return reply { code = c.code, used = c.used }
 end
 
--- { phone, internationalCode, email, password, nickname, userDomain } -> { uid }
+-- { phone, internationalCode, email, password, nickname, userDomain, devices } -> { uid }
 -- userDomain: config.user_domain or config.second_user_domain (default the first).
+-- devices: how many starter devices the user owns (things.starter_devices);
+-- default the signup_devices setting, like a user who registers.
 handlers["POST /_fake/users"] = function()
   local p = body()
   if p.userDomain ~= nil and not auth.known_domain(p.userDomain) then
     return bad("unknown userDomain " .. tostring(p.userDomain))
+  end
+  local devices = p.devices
+  if devices == nil then devices = state.config.signup_devices end
+  if devices == false then devices = 0 end
+  devices = tonumber(devices)
+  if not devices or devices < 0 or devices > 1000 or devices % 1 ~= 0 then
+    return bad("devices is a number of starter devices, 0 to 1000")
   end
   local uid = state.new_uid()
   state.users[uid] = { uid = uid, phone = p.phone, internationalCode = p.internationalCode or "86",
@@ -105,6 +116,7 @@ handlers["POST /_fake/users"] = function()
                        registered_at = state.now(), userDomain = p.userDomain }
   if p.phone then state.by_phone[account.phone_key(p.internationalCode, p.phone)] = uid end
   if p.email then state.by_email[p.email] = uid end
+  things.starter_devices(state.users[uid], devices)
   return reply { uid = uid }
 end
 

@@ -4,6 +4,7 @@ local state = require "quecapi.fakecloud.state"
 local auth = require "quecapi.fakecloud.auth"
 local crypto = require "quecapi.fakecloud.crypto"
 local account = require "quecapi.fakecloud.account"
+local things = require "quecapi.fakecloud.things"
 
 local _M = {}
 
@@ -53,6 +54,7 @@ app.route("POST", "/v2/enduser/enduserapi/emailPwdRegister", function(ctx)
   state.users[uid] = { uid = uid, email = a.email, password = plain, nickname = "user" .. uid,
                        registered_at = state.now(), logon_mode = 2, userDomain = a.userDomain }
   state.by_email[a.email] = uid
+  things.starter_devices(state.users[uid], state.config.signup_devices)
   return uid
 end)
 

@@ -9,7 +9,7 @@ local DEFAULT_CONFIG = {
   sms_interval = 0,          -- seconds between two codes to one phone or address (5058 when shorter)
   clock_offset = 0,          -- seconds the fake's clock is ahead of real time
   delay_ms = 0,              -- added to every API request
-  signup_devices = 0,        -- devices bound to every newly registered user (for demos)
+  signup_devices = 3,        -- devices bound to every new user, registered or seeded without `devices`
   login_attempts = 5,        -- wrong email passwords before the account is frozen (5147)
   freeze_seconds = 1200,     -- "please try again after 20 minutes"
   daily_quota = 0,           -- authenticated calls per account and UTC day before 4026; 0 = none

@@ -89,6 +89,22 @@ function _M.access(user, pk, dk)
   return _M.ensure(pk, dk), b
 end
 
+-- A new user's own devices, so that a first device list shows something: `count`
+-- lights of the default product p11pLZ bound to the user (every other one
+-- online), with device keys made from the uid so no two users share one.
+function _M.starter_devices(user, count)
+  for i = 1, count do
+    local b = {
+      uid = user.uid, productKey = "p11pLZ", productName = "RGB light", online = i % 2 == 1,
+      deviceKey = string.format("%s%02d", user.uid, i), deviceName = string.format("RGB light-%d", i),
+      bound_at = state.now(),
+    }
+    b.authKey = ngx.encode_base64(b.deviceKey)
+    _M.ensure(b.productKey, b.deviceKey, { online = b.online, deviceName = b.deviceName })
+    state.devices[#state.devices + 1] = b
+  end
+end
+
 -- Current value of a property: the last written or reported, else its default.
 function _M.value(t, def)
   local v = t.values[def.code]
