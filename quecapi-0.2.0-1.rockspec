@@ -95,6 +95,7 @@ build = {
       ["quecapi.json"] = "lua/quecapi/json.lua",
       ["quecapi.jwt"] = "lua/quecapi/jwt.lua",
       ["quecapi.log"] = "lua/quecapi/log.lua",
+      ["quecapi.lru"] = "lua/quecapi/lru.lua",
       ["quecapi.redact"] = "lua/quecapi/redact.lua",
       ["quecapi.request"] = "lua/quecapi/request.lua",
       ["quecapi.response"] = "lua/quecapi/response.lua",

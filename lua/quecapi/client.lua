@@ -512,10 +512,11 @@ for _, e in ipairs(catalog.entries) do
   end
 end
 
--- The typed helpers over the catalog (get_properties, set_properties, ...).
-for name, f in pairs(require "quecapi.things") do
+-- The typed helpers over the thing model.
+local things = require "quecapi.things"
+for _, name in ipairs { "get_properties", "set_properties", "call_service", "send_raw", "thing_model" } do
   assert(Client[name] == nil, "helper clashes with a client method: " .. name)
-  Client[name] = f
+  Client[name] = things[name]
 end
 
 -- ------------------------------------------------------------------------

@@ -17,6 +17,8 @@
 -- @module quecapi.things
 
 local json = require "quecapi.json"
+local lru = require "quecapi.lru"
+local time = require "quecapi.time"
 local request = require "quecapi.request"
 
 local type, pairs, ipairs, next, tostring, tonumber = type, pairs, ipairs, next, tostring, tonumber
@@ -48,11 +50,17 @@ local function decode_model(data)
   return data
 end
 
--- The product's TSL, indexed by code; fetched once per client and product.
+-- Thing models, shared by every client of the process (in nginx, a client is
+-- made per request): per base URL and product, at most 256 of them, each served
+-- for 10 minutes, so a changed model is picked up by long-running processes.
+_M.MODELS = lru.new(256, 600, time.monotonic)
+local models = _M.MODELS
+
+-- The product's TSL, indexed by code; fetched once per base URL and product.
 -- Failures come back as `nil, "<helper>: <inner error>", code, kind`.
 local function model(self, pk, helper)
-  self.tsl_cache = self.tsl_cache or {}
-  local m = self.tsl_cache[pk]
+  local key = self.base_url .. " " .. pk
+  local m = models:get(key)
   if m then return m end
   local res, err, code, kind = self:call("productTSL", { pk = pk })
   if not res then return nil, helper .. ": " .. tostring(err), code, kind end
@@ -62,7 +70,7 @@ local function model(self, pk, helper)
     properties = index_by_code(data.properties),
     services = index_by_code(data.services),
   }
-  self.tsl_cache[pk] = m
+  models:set(key, m)
   return m
 end
 

@@ -45,6 +45,8 @@ end
 -- Forget everything. The fake's starter devices (3 for every new user, so a
 -- user's first look shows something) are turned off: specs count what they seed.
 function _M.reset()
+  -- a reset fake forgets its products: so do the thing models clients share
+  require("quecapi.things").MODELS:clear()
   _M.control("POST", "/_fake/reset")
   return _M.control("POST", "/_fake/config", { signup_devices = 0 })
 end

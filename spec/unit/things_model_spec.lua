@@ -25,6 +25,10 @@ local function client(routes)
   return c, t
 end
 
+
+-- Thing models are shared by the clients of a process; each spec starts afresh.
+before_each(function() require("quecapi.things").MODELS:clear() end)
+
 describe("[12.2] client:thing_model", function()
   it("gives the product's thing model with its events, fetched once and shared with the helpers", function()
     local c, t = client {
@@ -44,6 +48,7 @@ describe("[12.2] client:thing_model", function()
     local c = client { [TSL] = function() return envelope { tslJson = json.encode(MODEL) } end }
     assert.are.equal("overheat", assert(c:thing_model("p11pLZ")).events[1].code)
     for _, data in ipairs { '"text"', "7", '{"tslJson":"not json"}' } do
+      require("quecapi.things").MODELS:clear() -- each answer decoded afresh, not the cached model
       c = client { [TSL] = function() return 200, '{"code":200,"data":' .. data .. "}", {} end }
       assert.are.same({}, assert(c:thing_model("p11pLZ")), data)
     end

@@ -74,6 +74,10 @@ local function client(current)
   return c, t
 end
 
+
+-- Thing models are shared by the clients of a process; each spec starts afresh.
+before_each(function() require("quecapi.things").MODELS:clear() end)
+
 describe("get_properties", function()
   it("converts every data type", function()
     local c = client()
