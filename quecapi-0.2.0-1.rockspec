@@ -110,7 +110,9 @@ build = {
       ["quecapi.transport.auto"] = "lua/quecapi/transport/auto.lua",
       ["quecapi.transport.contract"] = "lua/quecapi/transport/contract.lua",
       ["quecapi.transport.curl"] = "lua/quecapi/transport/curl.lua",
+      ["quecapi.transport.http1"] = "lua/quecapi/transport/http1.lua",
       ["quecapi.transport.ngx"] = "lua/quecapi/transport/ngx.lua",
+      ["quecapi.transport.url"] = "lua/quecapi/transport/url.lua",
       ["quecapi.core"] = {
          sources = { "csrc/core.c", "csrc/crypto.c", "csrc/http.c", "csrc/clock.c", "csrc/files.c", "csrc/json.c",
                      "csrc/term.c" },

@@ -1,9 +1,37 @@
 /*
- * A libcurl session as a Lua userdata: one easy handle per session, so keep-alive
- * connections, the TLS session cache and the DNS cache survive between requests.
+ * A libcurl session as a Lua userdata: one share handle per session, so keep-alive
+ * connections, the TLS session cache and the DNS cache survive between requests,
+ * and a fresh easy handle per request. Reusing one easy handle is what libcurl's
+ * documentation suggests, but libcurl 7.83 to 8.0 (Debian 12 has 7.88) keep a
+ * pointer to the last stored header across requests of a handle after freeing it
+ * (curl/curl#11101): an answer whose first header line is a continuation makes
+ * libcurl read and free that memory again. A hostile server could corrupt the
+ * heap; a handle that has never stored a header cannot.
  *
- * session:request{ method, url, headers, body, timeout, connect_timeout, max_body }
+ * session:request{ method, url, headers, body, timeout, connect_timeout, max_body, max_header }
  *   -> status, body, headers    or    nil, err, kind
+ *
+ * The request's rules (methods, URLs, header names and values, defaults, limits)
+ * are quecapi.transport.contract's, checked in Lua before a request gets here: the
+ * curl transport hands this file what contract.check returns. What stays here is
+ * what protects memory and the process, whoever the caller is:
+ *  - argument types, checked before anything is read, so a wrong one raises;
+ *  - no NUL in the method, the URL or a header: libcurl takes C strings and would
+ *    send a string cut at the NUL, not the one that was checked;
+ *  - timeouts, max_body and max_header in range: converting a double outside the
+ *    range of long or size_t (or NaN) is undefined behaviour in C;
+ *  - HEADER_CAP, a compile-time cap on what a header block may take in memory,
+ *    whatever max_header asks: the buffer is C's to bound. The transports ask for
+ *    the contract's smaller limit.
+ * A caller of the core itself (the spec helpers, tools/rss-check) may leave the
+ * optional fields out; the FALLBACK_ values then apply (the contract's defaults,
+ * written again because C cannot read them: spec/unit/transport_contract_spec.lua
+ * checks that they agree).
+ *
+ * The answer is held to the contract: its header block becomes a table by the
+ * rules of quecapi.transport.http1 (lowercase names, repeats joined with ", ",
+ * folded lines unfolded), chunked trailers are counted against the header limit
+ * and dropped, and a limit exceeded reads as the ngx transport says it.
  *
  * Rules kept here:
  *  - no Lua code runs inside curl_easy_perform: the callbacks only append bytes to
@@ -13,6 +41,7 @@
  *  - TLS peer and host verification are on unless the session was made with
  *    verify = false; proxies come from the environment, as curl does.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +50,19 @@
 
 #include "core.h"
 
+#if defined(LIBCURL_VERSION_NUM) && LIBCURL_VERSION_NUM < 0x073900
+#error "libcurl 7.57.0 or newer is needed: connections are kept in a share handle"
+#endif
+
 #define SESSION_MT "quecapi.core.session"
-#define MAX_HEADER_BYTES ((size_t)256 * 1024)
-#define DEFAULT_MAX_BODY ((size_t)8 * 1024 * 1024)
+#define HEADER_CAP ((size_t)256 * 1024)
+#define FALLBACK_TIMEOUT 10.0
+#define FALLBACK_CONNECT_TIMEOUT 5.0
+#define FALLBACK_MAX_BODY (8.0 * 1024 * 1024)
+/* 1e6 s is 1e9 ms, within a 32-bit long; 1e15 bytes is within a 64-bit size_t,
+ * and to_size caps it at SIZE_MAX where size_t is narrower. */
+#define MAX_TIMEOUT 1e6
+#define MAX_BODY 1e15
 
 typedef struct {
     char *data;
@@ -31,11 +70,27 @@ typedef struct {
     int overflow; /* set when the limit stopped the transfer */
 } buffer_t;
 
+/*
+ * What the header callback has seen of one answer. libcurl passes every header
+ * block to it: a 1xx block before the final one, and after a chunked body the
+ * trailer fields. Only the last block is kept; trailer fields are counted and
+ * dropped, as the ngx transport drops them.
+ */
 typedef struct {
-    CURL *easy;
+    buffer_t block; /* the current block: status line, fields, empty line */
+    size_t trailer; /* bytes of trailer fields so far */
+    int in_block; /* a status line was seen, its block's empty line not yet */
+    int informational; /* the current block is a 1xx other than 101: another follows */
+    int final; /* the final block is over: what follows is a trailer */
+    int trailer_overflow;
+} head_t;
+
+typedef struct {
+    CURLSH *share; /* NULL once closed */
     int verify;
     char *ca_file;
-    buffer_t body, head;
+    buffer_t body;
+    head_t head;
     char errbuf[CURL_ERROR_SIZE];
 } session_t;
 
@@ -80,20 +135,67 @@ static void buffer_free(buffer_t *b)
     memset(b, 0, sizeof *b);
 }
 
+static void head_reset(head_t *h)
+{
+    buffer_reset(&h->block);
+    h->trailer = 0;
+    h->in_block = h->informational = h->final = h->trailer_overflow = 0;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     buffer_t *b = (buffer_t *)ud;
     return buffer_append(b, p, size * n) ? size * n : 0;
 }
 
+/* White space as the ngx transport's header rules say: SP and HT to CR, never
+ * what a locale adds. */
+static int is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* A status line ("HTTP/1.1 103 Early Hints", "HTTP/2 100") of a 1xx answer that
+ * another block follows: every 1xx but 101, which ends the exchange. */
+static int is_informational(const char *p, size_t len)
+{
+    const char *space = (const char *)memchr(p, ' ', len);
+    size_t at; /* where the status code starts */
+    if (space == NULL)
+        return 0;
+    at = (size_t)(space - p) + 1;
+    if (len < at + 3 || p[at] != '1' || p[at + 1] < '0' || p[at + 1] > '9' || p[at + 2] < '0' ||
+        p[at + 2] > '9')
+        return 0;
+    return !(p[at + 1] == '0' && p[at + 2] == '1');
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-    buffer_t *b = (buffer_t *)ud;
+    head_t *h = (head_t *)ud;
     size_t len = size * n;
-    /* A new status line (after a 1xx or a proxy CONNECT) starts a new header block. */
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
-        b->len = 0;
-    return buffer_append(b, p, len) ? len : 0;
+    if (len == 0)
+        return 0;
+    if (h->final) { /* a trailer field of a chunked body */
+        if (len > h->block.limit - h->trailer) {
+            h->trailer_overflow = 1;
+            return 0;
+        }
+        h->trailer += len;
+        return len;
+    }
+    if (!h->in_block) {
+        /* A status line starts a new block: the final one follows a 1xx. */
+        if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+            h->block.len = 0;
+            h->in_block = 1;
+            h->informational = is_informational(p, len);
+        }
+    } else if (len <= 2 && (p[0] == '\n' || (p[0] == '\r' && (len == 1 || p[1] == '\n')))) {
+        h->in_block = 0;
+        h->final = !h->informational;
+    }
+    return buffer_append(&h->block, p, len) ? len : 0;
 }
 
 static session_t *check_session(lua_State *L)
@@ -103,26 +205,26 @@ static session_t *check_session(lua_State *L)
 
 static void session_release(session_t *s)
 {
-    if (s->easy != NULL) {
-        curl_easy_cleanup(s->easy);
-        s->easy = NULL;
+    if (s->share != NULL) {
+        curl_share_cleanup(s->share); /* closes the connections it kept */
+        s->share = NULL;
     }
     free(s->ca_file);
     s->ca_file = NULL;
     buffer_free(&s->body);
-    buffer_free(&s->head);
+    buffer_free(&s->head.block);
 }
 
-/*
- * The options every request of a session shares, set once: the handle keeps them
- * (with its live connections and TLS session cache) from one request to the next.
- */
-static void session_setup(session_t *s)
+/* The options every request of a session has. */
+static void session_setup(session_t *s, CURL *e)
 {
-    CURL *e = s->easy;
+    curl_easy_setopt(e, CURLOPT_SHARE, s->share);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    /* A proxy's CONNECT answer is not the server's: keep it out of the header
+     * callback, where it would read as the final block. */
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -142,6 +244,7 @@ int qc_session_new(lua_State *L)
 {
     session_t *s;
     const char *ca_file = NULL;
+    size_t ca_len = 0;
     int verify = 1;
 
     if (!lua_isnoneornil(L, 1)) {
@@ -154,26 +257,31 @@ int qc_session_new(lua_State *L)
         lua_getfield(L, 1, "ca_file");
         if (!lua_isnil(L, -1)) {
             luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1, "ca_file must be a string");
-            ca_file = lua_tostring(L, -1);
+            ca_file = lua_tolstring(L, -1, &ca_len);
+            /* a path cut at a NUL would name another file */
+            luaL_argcheck(L, strlen(ca_file) == ca_len, 1, "ca_file contains NUL");
         }
     }
     s = (session_t *)lua_newuserdata(L, sizeof *s);
     memset(s, 0, sizeof *s);
     s->verify = verify;
-    s->body.limit = DEFAULT_MAX_BODY;
-    s->head.limit = MAX_HEADER_BYTES;
+    s->body.limit = (size_t)FALLBACK_MAX_BODY;
+    s->head.block.limit = HEADER_CAP;
     luaL_setmetatable(L, SESSION_MT);
     if (ca_file != NULL && (s->ca_file = strdup(ca_file)) == NULL) {
         lua_pushnil(L);
         lua_pushliteral(L, "out of memory");
         return 2;
     }
-    if ((s->easy = curl_easy_init()) == NULL) {
+    if ((s->share = curl_share_init()) == NULL) {
         lua_pushnil(L);
-        lua_pushliteral(L, "curl_easy_init failed");
+        lua_pushliteral(L, "curl_share_init failed");
         return 2;
     }
-    session_setup(s);
+    /* One Lua state at a time uses a session: no lock callbacks are needed. */
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     return 1;
 }
 
@@ -208,32 +316,45 @@ static double opt_number(lua_State *L, int t, const char *name, double dflt)
     return v;
 }
 
-static int is_token(const char *s)
+/* The length of s is n: no NUL inside. */
+static int no_nul(const char *s, size_t n)
 {
-    if (*s == '\0')
+    return memchr(s, '\0', n) == NULL;
+}
+
+/* ASCII case-insensitive equality of a header name with a lowercase one. */
+static int name_is(const char *name, size_t n, const char *lower)
+{
+    size_t i;
+    if (strlen(lower) != n)
         return 0;
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Only blanks (or nothing): libcurl would take "Name: " as "do not send Name". */
+static int is_blank(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t')
             return 0;
     return 1;
 }
 
-static int has_ctl(const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-            return 1;
-    return 0;
-}
-
 /*
  * Copy the headers table into "Name: value" strings kept on the Lua stack (as a
- * list at index `out`), validating every pair before anything is allocated with
- * malloc. Returns an error message for bad runtime data, or NULL.
+ * list at index `out`), checking every pair before anything is allocated with
+ * malloc; *has_type and *has_accept say whether the caller gave Content-Type and
+ * Accept. Returns an error message for a NUL, or NULL.
  */
-static const char *collect_headers(lua_State *L, int t, int out)
+static const char *collect_headers(lua_State *L, int t, int out, int *has_type, int *has_accept)
 {
     int n = 0;
     lua_getfield(L, t, "headers");
@@ -251,18 +372,27 @@ static const char *collect_headers(lua_State *L, int t, int out)
             luaL_error(L, "request.headers must map strings to strings");
         name = lua_tolstring(L, -2, &nl);
         value = lua_tolstring(L, -1, &vl);
-        if (!is_token(name) || strlen(name) != nl) {
+        if (!no_nul(name, nl)) {
             lua_pop(L, 3);
-            return "invalid header name";
+            return "header name contains NUL";
         }
-        if (has_ctl(value, vl)) {
+        if (!no_nul(value, vl)) {
             lua_pop(L, 3);
-            return "header value contains CR, LF or NUL";
+            return "header value contains NUL";
         }
+        if (name_is(name, nl, "content-type"))
+            *has_type = 1;
+        else if (name_is(name, nl, "accept"))
+            *has_accept = 1;
         lua_pushvalue(L, -2);
-        lua_pushliteral(L, ": ");
-        lua_pushvalue(L, -3);
-        lua_concat(L, 3);
+        if (is_blank(value, vl)) {
+            lua_pushliteral(L, ";"); /* libcurl's way to send a header with no value */
+            lua_concat(L, 2);
+        } else {
+            lua_pushliteral(L, ": ");
+            lua_pushvalue(L, -3);
+            lua_concat(L, 3);
+        }
         lua_rawseti(L, out, ++n);
         lua_pop(L, 1);
     }
@@ -270,8 +400,9 @@ static const char *collect_headers(lua_State *L, int t, int out)
     return NULL;
 }
 
-static const char *error_kind(CURLcode rc, const session_t *s)
+static const char *error_kind(CURLcode rc, const session_t *s, CURL *e)
 {
+    long sent = 0;
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return "timeout";
@@ -288,89 +419,150 @@ static const char *error_kind(CURLcode rc, const session_t *s)
         return "tls";
     case CURLE_WRITE_ERROR:
         return s->body.overflow ? "too_large" : "network";
-    case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
+        /* After the request went out, the server's answer was not HTTP (a bad
+         * status line, HTTP/0.9); before, the URL's scheme was refused. */
+        curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
+        return sent > 0 ? "network" : "url";
+    case CURLE_URL_MALFORMAT:
         return "url";
     default:
         return "network";
     }
 }
 
+/* Add `sep` and the string on top of the stack (popped) to the pieces of the
+ * field whose name is at index `name`: its list in `pieces`, begun with the
+ * field's first value from `result` at its first repeat or continuation. */
+static void add_piece(lua_State *L, int result, int pieces, int name, const char *sep)
+{
+    int list;
+    lua_pushvalue(L, name);
+    lua_rawget(L, pieces);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 4, 0);
+        lua_pushvalue(L, name);
+        lua_rawget(L, result);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, name);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, pieces);
+    }
+    list = lua_gettop(L);
+    lua_pushstring(L, sep);
+    lua_rawseti(L, list, (int)lua_rawlen(L, list) + 1);
+    lua_pushvalue(L, list - 1);
+    lua_rawseti(L, list, (int)lua_rawlen(L, list) + 1);
+    lua_pop(L, 2); /* list, string */
+}
+
 /*
- * Parse the raw header block into { lowercase-name = value }, joining repeats with
- * ", ". A name's repeats are gathered in a list and joined once at the end:
- * joining each as it comes copies the growing value every time, which is quadratic
- * in the block (a 256 KiB block of one short repeated line cost half a second and
- * gigabytes of garbage strings).
+ * Parse the raw header block into { lowercase-name = value } by the rules of
+ * quecapi.transport.http1: the status line skipped; a line that starts with a
+ * space or tab continues the field before it, after one space (none while that
+ * value is empty); a line whose name is empty or holds white space is ignored,
+ * with the lines that continue it; values trimmed of white space; repeats joined
+ * with ", ". A line without a colon, or a continuation with no field before it,
+ * makes the block malformed: 0 is returned and nothing pushed (libcurl refuses
+ * both itself, but not every version does).
+ *
+ * The pieces of a name seen more than once are gathered in a list and joined
+ * once at the end: joining each as it comes copies the growing value every time,
+ * which is quadratic in the block (a 256 KiB block of one short repeated line cost
+ * half a second and gigabytes of garbage strings). Names are lowercased in place:
+ * the block is the session's.
  */
-static void push_headers(lua_State *L, const buffer_t *h)
+static int push_headers(lua_State *L, buffer_t *h)
 {
     size_t i = 0;
-    int result, repeats;
+    int result, pieces, last, fields = 0, empty = 0;
+    char *d = h->data;
 
     luaL_checkstack(L, LUA_MINSTACK, "response headers");
     lua_newtable(L);
     result = lua_gettop(L);
-    lua_newtable(L); /* name -> list of its values, for names seen more than once */
-    repeats = result + 1;
-    while (i < h->len) {
-        size_t end = i, colon;
-        char name[128];
-        while (end < h->len && h->data[end] != '\n')
-            end++;
-        for (colon = i; colon < end && h->data[colon] != ':'; colon++)
-            ;
-        if (colon < end && colon > i && colon - i < sizeof name) {
-            size_t vs, ve, k;
-            for (k = i; k < colon; k++) {
-                char c = h->data[k];
-                if (c >= 'A' && c <= 'Z')
-                    c = (char)(c - 'A' + 'a');
-                name[k - i] = c;
-            }
-            vs = colon + 1;
-            ve = end;
-            while (vs < ve && (h->data[vs] == ' ' || h->data[vs] == '\t'))
-                vs++;
-            while (ve > vs && (h->data[ve - 1] == '\r' || h->data[ve - 1] == ' ' || h->data[ve - 1] == '\t'))
-                ve--;
-            lua_pushlstring(L, name, colon - i);
-            lua_pushvalue(L, -1);
-            lua_rawget(L, result); /* name, first value or nil */
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                lua_pushlstring(L, h->data + vs, ve - vs);
-                lua_rawset(L, result);
-                i = end + 1;
-                continue;
-            }
-            lua_pushvalue(L, -2);
-            lua_rawget(L, repeats); /* name, first value, list or nil */
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                lua_createtable(L, 4, 0);
-                lua_insert(L, -2);
-                lua_rawseti(L, -2, 1); /* name, list = { first value } */
-                lua_pushvalue(L, -2);
-                lua_pushvalue(L, -2);
-                lua_rawset(L, repeats);
-            } else {
-                lua_remove(L, -2); /* name, list */
-            }
-            lua_pushlstring(L, h->data + vs, ve - vs);
-            lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
-            lua_pop(L, 2);
-        }
-        i = end + 1;
+    lua_newtable(L); /* name -> list of its pieces, for names seen more than once */
+    pieces = result + 1;
+    lua_pushnil(L); /* the name of the field before this line, or nil */
+    last = result + 2;
+    if (h->len >= 5 && memcmp(d, "HTTP/", 5) == 0) { /* the status line */
+        while (i < h->len && d[i] != '\n')
+            i++;
+        i++;
     }
+    for (; i < h->len; i++) {
+        size_t end = i, stop, colon, k, vs, ve;
+        while (end < h->len && d[end] != '\n')
+            end++;
+        stop = end;
+        if (stop > i && d[stop - 1] == '\r')
+            stop--;
+        if (stop == i) { /* the block's empty line */
+            i = end;
+            continue;
+        }
+        if (d[i] == ' ' || d[i] == '\t') {
+            if (fields == 0)
+                goto malformed;
+            vs = i;
+            ve = stop;
+            while (vs < ve && is_space(d[vs]))
+                vs++;
+            while (ve > vs && is_space(d[ve - 1]))
+                ve--;
+            if (ve > vs && !lua_isnil(L, last)) {
+                lua_pushlstring(L, d + vs, ve - vs);
+                add_piece(L, result, pieces, last, empty ? "" : " ");
+                empty = 0;
+            }
+            i = end;
+            continue;
+        }
+        fields++;
+        if (memchr(d + i, ':', stop - i) == NULL)
+            goto malformed;
+        for (colon = i; d[colon] != ':' && !is_space(d[colon]); colon++)
+            ;
+        if (colon == i || d[colon] != ':') { /* an empty name, or white space in it */
+            lua_pushnil(L);
+            lua_replace(L, last);
+            i = end;
+            continue;
+        }
+        for (k = i; k < colon; k++)
+            if (d[k] >= 'A' && d[k] <= 'Z')
+                d[k] = (char)(d[k] - 'A' + 'a');
+        vs = colon + 1;
+        ve = stop;
+        while (vs < ve && is_space(d[vs]))
+            vs++;
+        while (ve > vs && is_space(d[ve - 1]))
+            ve--;
+        empty = ve == vs;
+        lua_pushlstring(L, d + i, colon - i);
+        lua_replace(L, last);
+        lua_pushvalue(L, last);
+        lua_rawget(L, result);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, last);
+            lua_pushlstring(L, d + vs, ve - vs);
+            lua_rawset(L, result);
+        } else {
+            lua_pop(L, 1);
+            lua_pushlstring(L, d + vs, ve - vs);
+            add_piece(L, result, pieces, last, ", ");
+        }
+        i = end;
+    }
+    lua_pop(L, 1); /* last */
     lua_pushnil(L);
-    while (lua_next(L, repeats)) { /* name, list */
+    while (lua_next(L, pieces)) { /* name, list */
         luaL_Buffer b;
         int list = lua_gettop(L), n = (int)lua_rawlen(L, list), k;
         luaL_buffinit(L, &b);
         for (k = 1; k <= n; k++) {
-            if (k > 1)
-                luaL_addlstring(&b, ", ", 2);
             lua_rawgeti(L, list, k);
             luaL_addvalue(&b);
         }
@@ -380,7 +572,12 @@ static void push_headers(lua_State *L, const buffer_t *h)
         lua_rawset(L, result);
         lua_pop(L, 1); /* name, for lua_next */
     }
-    lua_pop(L, 1); /* repeats */
+    lua_pop(L, 1); /* pieces */
+    return 1;
+
+malformed:
+    lua_pop(L, 3);
+    return 0;
 }
 
 /*
@@ -410,11 +607,9 @@ static int says_empty_length(const char *method)
            strcmp(method, "DELETE") == 0;
 }
 
-/* The method options, all of them every time: the handle keeps the last request's. */
+/* The method options of a request. */
 static void set_method(CURL *e, const char *method, const char *body, size_t blen)
 {
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also clears NOBODY and POST */
     if (strcmp(method, "GET") == 0 && body == NULL)
         return;
     if (strcmp(method, "HEAD") == 0) {
@@ -432,44 +627,74 @@ static void set_method(CURL *e, const char *method, const char *body, size_t ble
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 }
 
+/* A limit in bytes as a size_t: max_body may exceed a 32-bit size_t. */
+static size_t to_size(double v)
+{
+    return v >= (double)SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
+
+/* The error of a transfer that libcurl ended, of the kind error_kind found. */
+static int transfer_failed(lua_State *L, session_t *s, CURLcode rc, const char *kind)
+{
+    /* %zu, not lua_pushfstring's %d: the limits may exceed an int. */
+    char msg[64];
+    if (s->body.overflow) {
+        snprintf(msg, sizeof msg, "response body exceeds %zu bytes", s->body.limit);
+        buffer_reset(&s->body);
+        return fail(L, msg, kind);
+    }
+    if (s->head.block.overflow || s->head.trailer_overflow) {
+        snprintf(msg, sizeof msg, "response %s exceeds %zu bytes",
+                 s->head.trailer_overflow ? "trailer" : "header", s->head.block.limit);
+        return fail(L, msg, "network");
+    }
+    return fail(L, strlen(s->errbuf) ? s->errbuf : curl_easy_strerror(rc), kind);
+}
+
 static int session_request(lua_State *L)
 {
     session_t *s = check_session(L);
-    const char *url, *method, *body, *herr;
-    size_t ulen = 0, mlen = 0, blen = 0, n;
-    double timeout, connect_timeout, max_body;
+    const char *url, *method, *body, *herr, *kind;
+    size_t ulen = 0, mlen = 0, blen = 0;
+    double timeout, connect_timeout, max_body, max_header;
     struct curl_slist *list = NULL;
+    CURL *e;
     CURLcode rc;
     long status = 0;
-    int i, nheaders;
+    int i, nheaders, has_type = 0, has_accept = 0;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     url = opt_string(L, 2, "url", &ulen);
     if (url == NULL)
-        luaL_error(L, "request.url is required");
+        return luaL_error(L, "request.url is required");
     method = opt_string(L, 2, "method", &mlen);
     if (method == NULL) {
         method = "GET";
         mlen = 3;
     }
     body = opt_string(L, 2, "body", &blen);
-    timeout = opt_number(L, 2, "timeout", 10);
-    connect_timeout = opt_number(L, 2, "connect_timeout", 5);
-    max_body = opt_number(L, 2, "max_body", DEFAULT_MAX_BODY);
-    luaL_argcheck(L, timeout > 0 && timeout <= 1e6 && connect_timeout > 0 && connect_timeout <= 1e6, 2,
-                  "timeouts must be between 0 and 1e6 seconds");
-    luaL_argcheck(L, max_body >= 0 && max_body <= 1e15, 2, "max_body must be between 0 and 1e15");
+    timeout = opt_number(L, 2, "timeout", FALLBACK_TIMEOUT);
+    connect_timeout = opt_number(L, 2, "connect_timeout", FALLBACK_CONNECT_TIMEOUT);
+    max_body = opt_number(L, 2, "max_body", FALLBACK_MAX_BODY);
+    max_header = opt_number(L, 2, "max_header", (double)HEADER_CAP);
+    /* Written so that NaN fails too; the contract raises first for the same values. */
+    luaL_argcheck(
+        L, timeout > 0 && timeout <= MAX_TIMEOUT && connect_timeout > 0 && connect_timeout <= MAX_TIMEOUT, 2,
+        "timeouts must be between 0 and 1e6 seconds");
+    luaL_argcheck(L, max_body >= 0 && max_body <= MAX_BODY, 2, "max_body must be between 0 and 1e15");
+    luaL_argcheck(L, max_header >= 0 && max_header <= (double)HEADER_CAP, 2,
+                  "max_header must be between 0 and 262144 (HEADER_CAP)");
 
-    if (s->easy == NULL)
+    if (s->share == NULL)
         return fail(L, "session is closed", "closed");
     /* Lengths, not strlen: curl would silently cut both at an embedded NUL. */
-    if (!is_token(method) || strlen(method) != mlen)
-        return fail(L, "invalid HTTP method", "url");
-    if (has_ctl(url, ulen))
-        return fail(L, "URL contains CR, LF or NUL", "url");
+    if (!no_nul(method, mlen))
+        return fail(L, "HTTP method contains NUL", "url");
+    if (!no_nul(url, ulen))
+        return fail(L, "URL contains NUL", "url");
 
     lua_newtable(L);
-    if ((herr = collect_headers(L, 2, lua_gettop(L))) != NULL)
+    if ((herr = collect_headers(L, 2, lua_gettop(L), &has_type, &has_accept)) != NULL)
         return fail(L, herr, "url");
     nheaders = (int)lua_rawlen(L, -1);
     /* From here on nothing may raise until the list is freed. */
@@ -490,54 +715,50 @@ static int session_request(lua_State *L)
             goto oom;
         list = next;
     }
-    /* libcurl labels posted fields as a form; a request without a body has no type. */
-    if (body == NULL) {
+    /* libcurl labels posted fields as a form and accepts any type: the request's
+     * headers are the caller's alone, as on the ngx transport. */
+    if (!has_type) {
         struct curl_slist *next = curl_slist_append(list, "Content-Type:");
         if (next == NULL)
             goto oom;
         list = next;
     }
+    if (!has_accept) {
+        struct curl_slist *next = curl_slist_append(list, "Accept:");
+        if (next == NULL)
+            goto oom;
+        list = next;
+    }
 
+    if ((e = curl_easy_init()) == NULL)
+        goto oom;
     buffer_reset(&s->body);
-    buffer_reset(&s->head);
-    s->body.limit = (size_t)max_body;
+    head_reset(&s->head);
+    s->body.limit = to_size(max_body);
+    s->head.block.limit = (size_t)max_header;
     s->errbuf[0] = '\0';
-    /* Only what changes per request; session_setup set the rest once. */
-    curl_easy_setopt(s->easy, CURLOPT_URL, url);
-    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, list);
-    set_method(s->easy, method, body, blen);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, timeout_ms(timeout));
-    curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms(connect_timeout));
+    session_setup(s, e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+    set_method(e, method, body, blen);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms(timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms(connect_timeout));
 
-    rc = curl_easy_perform(s->easy);
-    /* Both point into this call's memory: never let a later request see them. */
-    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, NULL);
+    rc = curl_easy_perform(e);
+    kind = rc == CURLE_OK ? NULL : error_kind(rc, s, e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e); /* its connection stays in the share */
     curl_slist_free_all(list);
     lua_pop(L, 1); /* header strings */
 
-    if (rc != CURLE_OK) {
-        const char *kind = error_kind(rc, s);
-        if (s->body.overflow) {
-            /* %zu, not lua_pushfstring's %d: max_body may exceed an int. */
-            char msg[64];
-            snprintf(msg, sizeof msg, "response body exceeds %zu bytes", s->body.limit);
-            lua_pushnil(L);
-            lua_pushstring(L, msg);
-            lua_pushstring(L, kind);
-            buffer_reset(&s->body);
-            return 3;
-        }
-        n = strlen(s->errbuf);
-        lua_pushnil(L);
-        lua_pushstring(L, n ? s->errbuf : curl_easy_strerror(rc));
-        lua_pushstring(L, kind);
-        return 3;
-    }
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK)
+        return transfer_failed(L, s, rc, kind);
     lua_pushinteger(L, (lua_Integer)status);
     lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
-    push_headers(L, &s->head);
+    if (!push_headers(L, &s->head.block)) {
+        lua_pop(L, 2);
+        return fail(L, "malformed header line in the response", "network");
+    }
     return 3;
 
 oom:
@@ -554,7 +775,7 @@ static int session_close(lua_State *L)
 static int session_tostring(lua_State *L)
 {
     session_t *s = check_session(L);
-    lua_pushfstring(L, "quecapi.core.session (%s)", s->easy ? "open" : "closed");
+    lua_pushfstring(L, "quecapi.core.session (%s)", s->share ? "open" : "closed");
     return 1;
 }
 

@@ -1,10 +1,13 @@
 /*
- * session:request{...} with untrusted method, URL, body and headers: the
- * validation (method token, CR/LF/NUL in the URL and header values, header
- * names), the header list built for curl, and the error paths.
+ * session:request{...} with untrusted method, URL, body and headers: the checks
+ * the C core keeps (a NUL in the method, the URL, a header name or value is
+ * refused before libcurl sees a string cut at it; see csrc/http.c), the header
+ * list built for curl, and the error paths. The request rules themselves are
+ * quecapi.transport.contract's, in Lua.
  *
  * The URL always has a scheme curl does not speak, so nothing reaches the network
- * and every request ends in nil, err, "url" (or "closed").
+ * and every request ends in nil, err, "url" (or "closed"): for a NUL, the core's
+ * refusal ("... contains NUL"), otherwise libcurl's.
  *
  * Input: [flags][method][url][body][max_body] then (name, value) pairs to the end;
  * each string field is one length byte and its bytes.
@@ -44,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned flags = take_byte(&in);
     size_t n;
     const char *s;
-    const char *kind;
+    const char *kind, *err;
+    int nul = 0;
     lua_State *L = fuzz_state(1);
 
     push_core_fn(L, "session");
@@ -59,10 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_newtable(L); /* the request, index 3 */
     s = take_field(&in, &n);
     if (flags & 1) {
+        nul |= memchr(s, '\0', n) != NULL;
         lua_pushlstring(L, s, n);
         lua_setfield(L, 3, "method");
     }
     s = take_field(&in, &n);
+    nul |= memchr(s, '\0', n) != NULL;
     lua_pushliteral(L, "fuzz://");
     lua_pushlstring(L, s, n);
     lua_concat(L, 2);
@@ -85,6 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             lua_pushlstring(L, s, n);
             lua_rawset(L, -3);
         }
+        /* what is in the table: a later pair may have replaced an earlier one */
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            size_t kl, vl;
+            const char *k = lua_tolstring(L, -2, &kl), *v = lua_tolstring(L, -1, &vl);
+            nul |= memchr(k, '\0', kl) != NULL || memchr(v, '\0', vl) != NULL;
+            lua_pop(L, 1);
+        }
         lua_setfield(L, 3, "headers");
     }
     if (flags & 4) {
@@ -100,7 +114,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     call_ok(L, 2, 3);
     CHECK(lua_isnil(L, -3) && lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING);
     kind = lua_tostring(L, -1);
+    err = lua_tostring(L, -2);
     CHECK(strcmp(kind, (flags & 16) ? "closed" : "url") == 0);
+    if (!(flags & 16))
+        CHECK((strstr(err, "contains NUL") != NULL) == nul);
     lua_close(L);
     return 0;
 }

@@ -98,6 +98,13 @@ headers("name-128", 64, 0, 0, string.rep("N", 128) .. ": v\r\n", "")
 headers("huge-line", 64, 0, 255, "X-Huge: " .. string.rep("a", 1092), "") -- 256 copies: past 256 KiB
 headers("huge-block", 64, 0, 255, "X-Many: " .. string.rep("b", 1090) .. "\r\n", "")
 headers("huge-exact", 64, 0, 255, "X-Huge: " .. string.rep("c", 1016), "") -- exactly 256 KiB: still fits
+-- the shapes of the header parser shared with the cosocket transport (http1.lua)
+headers("fold-first", 64, 0, 0, "HTTP/1.1 200 OK\r\n x: y\r\nA: b\r\n\r\n", "")
+headers("no-colon", 64, 0, 0, "HTTP/1.1 200 OK\r\nA: b\r\njunk\r\n\r\n", "")
+headers("early-hints", 64, 0, 0,
+  "HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nX-Trailer: t\r\n\r\n", "")
+headers("trailer-over", 64, 0, 255, "HTTP/1.1 200 OK\r\n\r\nX-T: " .. string.rep("t", 1070) .. "\r\n", "")
+headers("fold-empty", 64, 0, 0, "HTTP/1.1 200 OK\r\nA:\r\n b\r\nA:\r\n\r\n", "")
 headers("dup-many", 64, 0, 255, string.rep("a:b\r\n", 200), "") -- 51200 repeats of one name
 headers("body-over-limit", 5, 0x10, 0, ok_head, '{"ok":true}')
 headers("body-at-limit", 11, 0xf0, 0, ok_head, '{"ok":true}')

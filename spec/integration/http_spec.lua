@@ -1,5 +1,7 @@
 -- The C core's libcurl session against the fake cloud: keep-alive, TLS checks,
--- limits, bad input, and its life cycle.
+-- limits, bad input, and its life cycle; and the curl transport on top of it,
+-- which checks every request by the transport contract first (the contract's
+-- cases, run through both transports, are in spec/nginx/transport_contract_spec.lua).
 local core = require "quecapi.core"
 local fake = require "support.fake"
 
@@ -141,27 +143,38 @@ describe("core.session", function()
     assert.are.equal("timeout", kind)
   end)
 
-  it("rejects header injection and bad methods without sending", function()
-    local s = assert(core.session { ca_file = fake.ca })
+  it("rejects header injection and bad methods without sending, through the curl transport", function()
+    local t = require("quecapi.transport.curl").new { ca_file = fake.ca }
+    finally(function() t:close() end)
     local seq = fake.seq()
-    local status, err = s:request { url = fake.url .. API, headers = { ["X-A"] = "1\r\nX-Evil: 1" } }
+    local status, err, kind = t:request { url = fake.url .. API, headers = { ["X-A"] = "1\r\nX-Evil: 1" } }
     assert.is_nil(status)
     assert.matches("CR, LF", err, 1, true)
-    status, err = s:request { url = fake.url .. API, headers = { ["Bad Name"] = "1" } }
+    assert.are.equal("url", kind)
+    status, err = t:request { url = fake.url .. API, headers = { ["Bad Name"] = "1" } }
     assert.is_nil(status)
     assert.matches("header name", err, 1, true)
-    status, err = s:request { url = fake.url .. API, method = "GE T" }
+    status, err = t:request { url = fake.url .. API, method = "GE T" }
     assert.is_nil(status)
     assert.matches("method", err, 1, true)
-    status, err = s:request { url = fake.url .. API .. "\r\nHost: evil" }
+    status, err = t:request { url = fake.url .. API .. "\r\nHost: evil" }
     assert.is_nil(status)
     assert.matches("URL", err, 1, true)
     assert.are.equal(0, #fake.requests(seq))
+    -- and the transport still works
+    assert.are.equal(200, (t:request { url = fake.url .. "/_fake/health" }))
   end)
 
   it("refuses schemes other than http and https", function()
     local s = assert(core.session())
     local status, _, kind = s:request { url = "file:///etc/passwd" }
+    assert.is_nil(status)
+    assert.are.equal("url", kind)
+    -- [12.6] still a URL refusal after the session has talked to a server: libcurl
+    -- says "unsupported protocol" for an answer that is not HTTP too, which is the
+    -- server's failure ("network"), and the core tells them apart per request
+    assert.are.equal(200, (s:request { url = fake.http_url .. "/_fake/health" }))
+    status, _, kind = s:request { url = "file:///etc/passwd" }
     assert.is_nil(status)
     assert.are.equal("url", kind)
   end)

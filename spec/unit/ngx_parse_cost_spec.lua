@@ -1,4 +1,5 @@
--- The cosocket transport's parse cost in plain Lua, through a scripted socket
+-- The cosocket transport's parse cost in plain Lua (quecapi.transport.http1
+-- reading for quecapi.transport.ngx), through a scripted socket
 -- (spec/support/cosocket.lua): for every shape of hostile header block, the cost
 -- grows linearly with its size ([10.15]). The same answers against a real nginx
 -- are in spec/nginx/ngx_hostile_spec.lua.

@@ -1,6 +1,7 @@
--- The cosocket transport outside nginx: it loads, refuses bad requests before
--- anything is sent, and splits URLs (the rest runs in a real nginx:
--- spec/nginx/ngx_transport_spec.lua).
+-- The cosocket transport outside nginx: it loads, and refuses bad requests before
+-- anything is sent, by the contract both transports share (the URL rules are in
+-- spec/unit/transport_url_spec.lua, the wire in spec/unit/http1_spec.lua, the rest
+-- runs in a real nginx: spec/nginx/ngx_transport_spec.lua).
 local transport = require "quecapi.transport.ngx"
 
 describe("transport.ngx outside nginx", function()
@@ -12,7 +13,7 @@ describe("transport.ngx outside nginx", function()
     assert.matches("OpenResty", err)
   end)
 
-  it("refuses bad requests before sending anything, as the C core does", function()
+  it("refuses bad requests before sending anything, by the transport contract", function()
     local t = transport.new()
     local cases = {
       { { url = "http://x/", method = "GE T" }, "invalid HTTP method" },
@@ -42,11 +43,4 @@ describe("transport.ngx outside nginx", function()
     assert.has_error(function() t:request { url = "http://x/", headers = { 1 } } end)
     assert.has_error(function() transport.new { verify = "yes" } end)
   end)
-
-  it("splits URLs", function()
-    assert.are.same({ "https", "example.com", 8443, "/a?b=1" },
-      { transport.parse_url("HTTPS://Example.COM:8443/a?b=1#frag") })
-    assert.are.same({ "http", "10.0.0.1", 80, "/?q" }, { transport.parse_url("http://10.0.0.1?q") })
-  end)
 end)
-

@@ -11,6 +11,10 @@
 -- request of the worker for as long as the platform takes, and it would not see
 -- `lua_ssl_trusted_certificate`. The choice is made per request, because one
 -- client may be created in init_by_lua (curl) and used in a content handler (ngx).
+--
+-- Both keep quecapi.transport.contract, each checking the request there first, so
+-- the choice changes how a request is sent, not what is sent or what comes back
+-- (but for the differences by necessity listed in quecapi.transport.ngx).
 -- @module quecapi.transport.auto
 
 local time = require "quecapi.time"
