@@ -14,7 +14,7 @@ local function env(name, default)
   if v == nil or v == "" then
     if default == nil then
       io.stderr:write("control: set ", name, "\n")
-      os.exit(2)
+      os.exit(2, true)
     end
     return default
   end
@@ -24,7 +24,7 @@ end
 local function check(res, err, code)
   if not res then
     io.stderr:write("control: ", err, code and (" [" .. code .. "]") or "", "\n")
-    os.exit(1)
+    os.exit(1, true)
   end
   return res
 end
@@ -45,7 +45,7 @@ if not (pk and dk) then
   local first = check(client:user_device_list { pageSize = 1 }).data.list
   if not (first and first[1]) then
     io.stderr:write("control: the account has no device\n")
-    os.exit(1)
+    os.exit(1, true)
   end
   pk, dk = first[1].productKey, first[1].deviceKey
 end
@@ -73,7 +73,7 @@ show(string.format("device %s/%s before:", pk, dk), check(client:get_properties(
 local result = check(client:set_properties(pk, dk, { [switch] = true }))
 if #result.failureList > 0 then
   io.stderr:write("control: the platform refused: ", tostring(result.failureList[1].msg), "\n")
-  os.exit(1)
+  os.exit(1, true)
 end
 print(string.format("switched on (ticket %s)", tostring(result.successList[1] and result.successList[1].ticket)))
 
@@ -81,6 +81,6 @@ local after = check(client:get_properties(pk, dk, { switch }))
 show("after:", after)
 if after[switch] ~= true then
   io.stderr:write("control: the device does not report the new value yet\n")
-  os.exit(1)
+  os.exit(1, true)
 end
 client:close()

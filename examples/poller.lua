@@ -17,7 +17,7 @@ local function env(name, default)
   if v == nil or v == "" then
     if default == nil then
       io.stderr:write("poller: set ", name, "\n")
-      os.exit(2)
+      os.exit(2, true)
     end
     return default
   end
@@ -27,7 +27,7 @@ end
 local out_path = arg[1]
 if not out_path then
   io.stderr:write("usage: poller.lua OUT.csv [code ...]\n")
-  os.exit(2)
+  os.exit(2, true)
 end
 local codes = {}
 for i = 2, #arg do codes[#codes + 1] = arg[i] end
@@ -45,7 +45,7 @@ local client, err = quecapi.new {
 }
 if not client then
   io.stderr:write("poller: ", err, "\n")
-  os.exit(2)
+  os.exit(2, true)
 end
 
 local function csv(v)
@@ -63,7 +63,7 @@ local rows, failed = 0, 0
 for device, derr, code in client:paginate("user_device_list", { pageSize = 100 }) do
   if not device then
     io.stderr:write("poller: ", derr, code and (" [" .. code .. "]") or "", "\n")
-    os.exit(1)
+    os.exit(1, true)
   end
   local values, verr = client:get_properties(device.productKey, device.deviceKey, #codes > 0 and codes or nil)
   if not values then
@@ -83,4 +83,4 @@ end
 out:close()
 print(string.format("poller: %d value(s) recorded in %s%s", rows, out_path,
   failed > 0 and string.format(", %d device(s) failed", failed) or ""))
-os.exit(failed > 0 and 1 or 0)
+os.exit(failed > 0 and 1 or 0, true)

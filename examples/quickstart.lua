@@ -19,7 +19,7 @@ local function env(name, default)
   if v == nil or v == "" then
     if default == nil then
       io.stderr:write("quickstart: set ", name, "\n")
-      os.exit(2)
+      os.exit(2, true)
     end
     return default
   end
@@ -29,7 +29,7 @@ end
 local function check(res, err, code)
   if not res then
     io.stderr:write("quickstart: ", err, code and (" [" .. code .. "]") or "", "\n")
-    os.exit(1)
+    os.exit(1, true)
   end
   return res
 end
@@ -53,7 +53,7 @@ if env("QUECAPI_REGISTER", "0") == "1" then
   local code = io.read("*l")
   if not code or code == "" then
     io.stderr:write("quickstart: no SMS code given\n")
-    os.exit(2)
+    os.exit(2, true)
   end
   io.write("\n")
   -- 2. register with the code and the password (encrypted by the client)
