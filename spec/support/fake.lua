@@ -34,6 +34,7 @@ _M.ca = env.FAKECLOUD_CA
 _M.dir = env.FAKECLOUD_DIR
 _M.wronghost_url = env.FAKECLOUD_WRONGHOST_URL  -- trusted CA, certificate for another name
 _M.unknownca_url = env.FAKECLOUD_UNKNOWNCA_URL  -- right name, untrusted CA
+_M.mqtt_url = env.FAKECLOUD_MQTT_URL            -- the broker, wss://localhost:PORT/ws/v2 (nil without one)
 
 local session = assert(core.session { ca_file = _M.ca })
 
@@ -105,6 +106,38 @@ function _M.user(phone, password, devices, userDomain)
   if devices then assert(testing.devices({ phone = phone }, devices)) end
   return uid
 end
+
+-- The realtime channel: the fake's broker and device side (testing.lua has the
+-- shapes). Every helper asserts the answer.
+_M.topic = testing.topic  -- (pk, dk, "bus_" | "ack_" | "onl_" | "sys_")
+function _M.broker() return assert(testing.broker()) end
+function _M.drop() return assert(testing.drop()) end
+function _M.restart_broker() return assert(testing.restart_broker()) end
+function _M.freeze(seconds) return assert(testing.freeze(seconds)) end
+function _M.thaw() return assert(testing.thaw()) end
+-- { clientId, code, msg?, productKey?, deviceKey?, msgId? } -> { connected }
+function _M.broker_error(e) return assert(testing.broker_error(e)) end
+-- count reports kv { code = i } from one device -> { count, ms }
+function _M.burst(productKey, deviceKey, opts) return assert(testing.burst(productKey, deviceKey, opts)) end
+
+-- Wait until check(GET /_fake/broker) is true (at most `timeout` seconds,
+-- default 5); the last answer either way, and whether the check passed.
+function _M.broker_until(check, timeout)
+  local deadline = core.monotonic() + (timeout or 5)
+  repeat
+    local b = _M.broker()
+    if check(b) then return b, true end
+    if core.monotonic() >= deadline then return b, false end
+    core.sleep(0.02)
+  until false
+end
+
+-- An App-side MQTT client independent of quecapi (python3 paho-mqtt over the
+-- broker's TLS WebSocket, verifying its certificate against the fake's CA):
+-- opts { token, client_id, username, keepalive, url, ca, timeout }. Returns the
+-- probe and its CONNACK event (rc 0 accepted, 5 not authorized), or nil, err
+-- when none came. Specs close it (probe:close()).
+function _M.probe(opts) return testing.probe(opts) end
 
 -- A client for the fake cloud; `overrides` replaces any option.
 function _M.client(overrides)

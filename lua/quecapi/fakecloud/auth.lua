@@ -2,6 +2,7 @@
 local state = require "quecapi.fakecloud.state"
 local crypto = require "quecapi.fakecloud.crypto"
 local config = require "quecapi.fakecloud.config"
+local realtime = require "quecapi.fakecloud.realtime"
 
 local _M = {}
 
@@ -62,6 +63,8 @@ function _M.issue_tokens(uid)
   state.refresh[refresh] = { uid = uid, exp = r_exp, access = access }
   local user = state.users[uid]
   if user then user.last_login = now end
+  -- the broker takes the new token before the App can have it
+  realtime.tokens_changed()
   return {
     accessToken = { token = access, expirationTime = a_exp },
     refreshToken = { token = refresh, expirationTime = r_exp },
@@ -73,12 +76,14 @@ function _M.revoke_access(token)
   local t = state.access[token]
   state.access[token] = nil
   if t and t.refresh then state.refresh[t.refresh] = nil end
+  realtime.tokens_changed()
 end
 
 function _M.revoke_refresh(token)
   local t = state.refresh[token]
   state.refresh[token] = nil
   if t and t.access then state.access[t.access] = nil end
+  realtime.tokens_changed()
 end
 
 -- Forget every token of a user (logout, password reset).
@@ -89,6 +94,7 @@ function _M.revoke_user(uid)
   for token, t in pairs(state.refresh) do
     if t.uid == uid then state.refresh[token] = nil end
   end
+  realtime.tokens_changed()
 end
 
 -- The Authorization header as sent (the token string verbatim), or nil.

@@ -3,7 +3,8 @@
 -- whole are platform errors; problems with one device or with what is sent to
 -- it (unknown code, read-only property, bad value, bad hex) put that device in
 -- failureList, as the platform reports per device. Values are native JSON: a
--- BOOL or a number sent as a string is a bad value (tsl.lua says why).
+-- BOOL or a number sent as a string is a bad value (tsl.lua says why). A device
+-- whose properties a write changed reports them on the realtime channel (bus_).
 local app = require "quecapi.fakecloud.app"
 local json = require "quecapi.fakecloud.json"
 local state = require "quecapi.fakecloud.state"
@@ -12,6 +13,9 @@ local crypto = require "quecapi.fakecloud.crypto"
 local things = require "quecapi.fakecloud.things"
 local products = require "quecapi.fakecloud.products"
 local tsl = require "quecapi.fakecloud.tsl"
+local realtime = require "quecapi.fakecloud.realtime"
+
+local _M = {}
 
 -- The docs name 5312 "devices in the list out of range" without the range.
 local MAX_DEVICES = 100
@@ -70,7 +74,9 @@ local function parse(ty, fmt, data)
   return { entries = entries }
 end
 
--- Property writes: every value checked before any is applied.
+-- Property writes: every value checked before any is applied. Also the check of
+-- a WRITE-ATTR command on the realtime channel (realtime_commands.lua).
+-- { code = normalized value }, or nil, msg.
 local function writes(product, entries)
   local values = {}
   for _, kv in ipairs(entries) do
@@ -83,6 +89,8 @@ local function writes(product, entries)
   end
   return values
 end
+
+_M.writes = writes
 
 local function calls(product, entries)
   local out = {}
@@ -110,8 +118,9 @@ local function calls(product, entries)
   return out
 end
 
--- One device: ticket, or nil, msg. perr is why the command did not parse.
-local function control(user, b, ty, cmd, perr, ref)
+-- One device: ticket, or nil, msg. perr is why the command did not parse. The
+-- device's report of what a write changed goes into `reports`.
+local function control(user, b, ty, cmd, perr, ref, reports)
   if type(ref.productKey) ~= "string" or ref.productKey == "" or type(ref.deviceKey) ~= "string"
      or ref.deviceKey == "" then
     return nil, "productKey and deviceKey are required"
@@ -139,6 +148,7 @@ local function control(user, b, ty, cmd, perr, ref)
     things.record(t, values, sent.ms)
     sent.values = values
     t.writes[#t.writes + 1] = sent
+    reports[#reports + 1] = realtime.report_changes(t, values, sent.ms)
     return ticket
   end
   local list, err = calls(product, cmd.entries)
@@ -157,17 +167,22 @@ app.route("POST", "/v2/binding/enduserapi/batchControlDevice", function(ctx)
   if bad then return nil, bad, msg end
   local ty = int_of(b.type)
   local cmd, perr = parse(ty, int_of(b.dataFormat), b.data)
-  local successes, failures = {}, {}
+  local successes, failures, reports = {}, {}, {}
   for _, e in ipairs(b.deviceList) do
     e = type(e) == "table" and e or {}
     local ref = { productKey = e.productKey, deviceKey = e.deviceKey,
                   gatewayProductKey = e.gatewayProductKey, gatewayDeviceKey = e.gatewayDeviceKey }
-    local ticket, err = control(user, b, ty, cmd, perr, ref)
+    local ticket, err = control(user, b, ty, cmd, perr, ref, reports)
     if ticket then
       successes[#successes + 1] = { data = ref, ticket = ticket }
     else
       failures[#failures + 1] = { data = ref, msg = err }
     end
   end
+  -- published before the answer: once the call returns, the reports are on
+  -- their way to subscribers
+  realtime.publish(reports)
   return { successList = json.array(successes), failureList = json.array(failures) }
 end)
+
+return _M

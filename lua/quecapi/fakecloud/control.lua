@@ -18,7 +18,7 @@
 --   GET    /_fake/stats              { requests, inflight, inflight_max }
 --   POST   /_fake/stats/reset        requests = 0, inflight_max = inflight
 --   GET    /_fake/requests?since=    the API requests received after seq `since`
--- Products and devices: seed.lua.
+-- Products and devices: seed.lua. The realtime channel: broker_control.lua.
 local json = require "quecapi.fakecloud.json"
 local state = require "quecapi.fakecloud.state"
 local envelope = require "quecapi.fakecloud.envelope"
@@ -27,6 +27,7 @@ local account = require "quecapi.fakecloud.account"
 local auth = require "quecapi.fakecloud.auth"
 local quota = require "quecapi.fakecloud.quota"
 local things = require "quecapi.fakecloud.things"
+local realtime = require "quecapi.fakecloud.realtime"
 
 local _M = {}
 
@@ -75,8 +76,12 @@ end
 
 handlers["GET /_fake/health"] = function() return reply { ok = true } end
 
+-- Connected Apps stay connected (the platform checks a token at connect only);
+-- a frozen broker answers again.
 handlers["POST /_fake/reset"] = function()
   state.reset()
+  realtime.tokens_changed()
+  if realtime.enabled() then realtime.ask { op = "thaw" } end
   return reply { ok = true }
 end
 
@@ -143,6 +148,8 @@ handlers["POST /_fake/config"] = function()
   end
   for k, v in pairs(p) do state.config[k] = v end
   if p.daily_quota ~= nil then quota.reset() end
+  -- which tokens are still valid depends on the fake's clock
+  if p.clock_offset ~= nil then realtime.tokens_changed() end
   return reply(state.config)
 end
 
@@ -173,6 +180,8 @@ handlers["POST /_fake/expire"] = function()
       if not user or t.uid == user.uid then t.exp = 0 end
     end
   end
+  -- the broker refuses them from now on
+  realtime.tokens_changed()
   return reply { ok = true }
 end
 

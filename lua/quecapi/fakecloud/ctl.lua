@@ -1,6 +1,8 @@
 --- Start, stop and describe a fake cloud: nginx with the Lua module on 127.0.0.1,
 -- HTTPS with a CA made at the first start (the `openssl` command), plain HTTP
--- beside it, and two servers with certificates a client must refuse.
+-- beside it, two servers with certificates a client must refuse, and the
+-- realtime channel's MQTT broker (mosquitto) with the fake's device side
+-- (quecapi.fakecloud.broker).
 --
 --   local ctl = require "quecapi.fakecloud.ctl"
 --   local env = assert(ctl.start())     -- { FAKECLOUD_URL = "https://127.0.0.1:...", FAKECLOUD_CA = ..., ... }
@@ -10,14 +12,16 @@
 -- A run lives in one directory (`dir`): certificates, nginx.conf, logs, the pid
 -- file and the env file `env` (`FAKECLOUD_URL`, `FAKECLOUD_HTTP_URL`,
 -- `FAKECLOUD_WRONGHOST_URL`, `FAKECLOUD_UNKNOWNCA_URL`, `FAKECLOUD_CA`,
--- `FAKECLOUD_DIR`, `FAKECLOUD_USER_DOMAIN`), one `NAME=value` a line, which a
--- shell can source. The directory is FAKECLOUD_DIR, else
--- $XDG_RUNTIME_DIR/quecapi-fakecloud, else /tmp/quecapi-fakecloud-$USER.
+-- `FAKECLOUD_DIR`, `FAKECLOUD_USER_DOMAIN`, `FAKECLOUD_MQTT_URL`,
+-- `FAKECLOUD_PYTHON`), one `NAME=value` a line, which a shell can source. The
+-- directory is FAKECLOUD_DIR, else $XDG_RUNTIME_DIR/quecapi-fakecloud, else
+-- /tmp/quecapi-fakecloud-$USER. FAKECLOUD_BROKER=off (or `broker = false`)
+-- starts it without the broker.
 --
--- Plain Lua and shell commands only (nginx, openssl, id, kill): nothing here
--- needs quecapi's library or C core, so the fake stays independent of what it
--- tests and runs wherever nginx and its Lua module do. `quecapi fakecloud`
--- is this module on the command line.
+-- Plain Lua and shell commands only (nginx, openssl, id, kill; for the broker
+-- mosquitto, cc and python3): nothing here needs quecapi's library or C core,
+-- so the fake stays independent of what it tests and runs wherever nginx and
+-- its Lua module do. `quecapi fakecloud` is this module on the command line.
 -- @module quecapi.fakecloud.ctl
 
 local template = require "quecapi.fakecloud.nginx_conf"
@@ -32,7 +36,7 @@ local _M = {}
 --- The env file's variables, in the order it lists them.
 _M.VARIABLES = {
   "FAKECLOUD_URL", "FAKECLOUD_HTTP_URL", "FAKECLOUD_WRONGHOST_URL", "FAKECLOUD_UNKNOWNCA_URL",
-  "FAKECLOUD_CA", "FAKECLOUD_DIR", "FAKECLOUD_USER_DOMAIN",
+  "FAKECLOUD_CA", "FAKECLOUD_DIR", "FAKECLOUD_USER_DOMAIN", "FAKECLOUD_MQTT_URL", "FAKECLOUD_PYTHON",
 }
 
 local function quote(s)
@@ -105,9 +109,9 @@ end
 
 local function write_env(dir, env)
   local lines = {}
-  for i, k in ipairs(_M.VARIABLES) do
+  for _, k in ipairs(_M.VARIABLES) do
     local v = env[k]
-    lines[i] = k .. "=" .. (find(v, "^[%w%._/:%-]+$") and v or quote(v))
+    if v then lines[#lines + 1] = k .. "=" .. (find(v, "^[%w%._/:%-]+$") and v or quote(v)) end
   end
   local f, err = io.open(dir .. "/env", "wb")
   if not f then return nil, err end
@@ -133,9 +137,20 @@ local function pid_of(dir)
   return pid
 end
 
-local function alive(pid)
-  return pid ~= nil and run("kill -0 " .. pid .. " 2>/dev/null")
+--- Is process `pid` alive? One that exited counts as gone though nobody reaped
+-- it yet: daemons are adopted by init, which may reap them late.
+-- @tparam number|nil pid
+function _M.alive(pid)
+  if pid == nil then return false end
+  local f = io.open("/proc/" .. pid .. "/stat", "rb")
+  if f then
+    local state = match(f:read("*a") or "", ".*%) (%a)")
+    f:close()
+    if state == "Z" or state == "X" then return false end
+  end
+  return run("kill -0 " .. pid .. " 2>/dev/null")
 end
+local alive = _M.alive
 
 --- Is a fake cloud running in `dir`?
 -- @return its env (as `read_env`), or nil, err
@@ -224,8 +239,16 @@ local function read_text(path)
   return s
 end
 
+-- The broker is on unless FAKECLOUD_BROKER (or opts.broker) says off.
+local function broker_wanted(opts, getenv)
+  if opts.broker ~= nil then return opts.broker and true or false end
+  local v = getenv("FAKECLOUD_BROKER")
+  return not (v == "off" or v == "0" or v == "no" or v == "false")
+end
+
 --- Start a fake cloud (a no-op when one runs in `dir` already).
--- @tparam[opt] table opts `dir` (default `default_dir()`), `getenv` (os.getenv)
+-- @tparam[opt] table opts `dir` (default `default_dir()`), `getenv` (os.getenv),
+-- `broker` (default true unless FAKECLOUD_BROKER=off: the MQTT broker and the device side)
 -- @return the env (as `read_env`) and whether it was already running, or nil, err
 function _M.start(opts)
   opts = opts or {}
@@ -247,28 +270,48 @@ function _M.start(opts)
   for _, path in ipairs(MODULES) do
     if exists(path) then modules[#modules + 1] = "load_module " .. path .. ";" end
   end
-  local user = ""
-  if output("id -u") == "0" then user = "user " .. output("id -un") .. ";" end
-  local base
+  local user, user_name = "", output("id -un")
+  if output("id -u") == "0" then user = "user " .. user_name .. ";" end
+  -- loaded here, not at require time: the command line loads this module for
+  -- every `quecapi fakecloud` action
+  local broker = broker_wanted(opts, getenv) and require "quecapi.fakecloud.broker"
+  local base, realtime
   for attempt = 1, 10 do
     base = random_base()
-    local conf = render {
-      DIR = dir, LUA = lua, USER = user, MODULES = concat(modules, "\n"),
-      HTTPS_PORT = tostring(base), HTTP_PORT = tostring(base + 1),
-      WRONGHOST_PORT = tostring(base + 4000), UNKNOWNCA_PORT = tostring(base + 4001),
-    }
-    local f = io.open(dir .. "/nginx.conf", "wb")
-    if not f then return nil, "cannot write " .. dir .. "/nginx.conf" end
-    f:write(conf)
-    f:close()
-    local log = quote(dir .. "/error.log")
-    run(": > " .. log)
-    if run(format("%s -p %s -c %s -e %s 2>>%s", quote(nginx), quote(dir), quote(dir .. "/nginx.conf"), log, log)) then
-      break
+    local retry
+    if broker then
+      -- ports 28000..31999, below the kernel's ephemeral range, as the others
+      realtime, err, retry = broker.start(dir, { wss_port = base + 8000, mqtt_port = base + 8001,
+                                                 http_port = base + 1, user = user_name, getenv = getenv })
+      if not realtime then
+        if attempt == 10 or not retry then return nil, err end
+      end
     end
-    -- a port in use is worth another try; anything else fails the same way again
-    if attempt == 10 or not find(read_text(dir .. "/error.log"), "Address already in use", 1, true) then
-      return nil, "the fake cloud failed to start (" .. nginx .. "):\n" .. read_text(dir .. "/error.log")
+    if realtime or not broker then
+      local conf = render {
+        DIR = dir, LUA = lua, USER = user, MODULES = concat(modules, "\n"),
+        HTTPS_PORT = tostring(base), HTTP_PORT = tostring(base + 1),
+        WRONGHOST_PORT = tostring(base + 4000), UNKNOWNCA_PORT = tostring(base + 4001),
+        DEVICE_PORT = realtime and tostring(realtime.device_port) or "nil",
+        MQTT_URL = realtime and realtime.url or "",
+      }
+      local f = io.open(dir .. "/nginx.conf", "wb")
+      if not f then
+        if broker then broker.stop(dir) end
+        return nil, "cannot write " .. dir .. "/nginx.conf"
+      end
+      f:write(conf)
+      f:close()
+      local log = quote(dir .. "/error.log")
+      run(": > " .. log)
+      if run(format("%s -p %s -c %s -e %s 2>>%s", quote(nginx), quote(dir), quote(dir .. "/nginx.conf"), log, log)) then
+        break
+      end
+      if broker then broker.stop(dir) end
+      -- a port in use is worth another try; anything else fails the same way again
+      if attempt == 10 or not find(read_text(dir .. "/error.log"), "Address already in use", 1, true) then
+        return nil, "the fake cloud failed to start (" .. nginx .. "):\n" .. read_text(dir .. "/error.log")
+      end
     end
   end
   local env = {
@@ -279,6 +322,8 @@ function _M.start(opts)
     FAKECLOUD_CA = dir .. "/ca.pem",
     FAKECLOUD_DIR = dir,
     FAKECLOUD_USER_DOMAIN = config.user_domain,
+    FAKECLOUD_MQTT_URL = realtime and realtime.url or nil,
+    FAKECLOUD_PYTHON = realtime and realtime.python or nil,
   }
   ok, err = write_env(dir, env)
   if not ok then
@@ -305,6 +350,10 @@ function _M.stop(dir)
   if alive(pid) then
     run("kill " .. pid)
     wait_until(function() return not alive(pid) end, 50)
+  end
+  -- the broker and the device side, when this run has them
+  if exists(dir .. "/device.pid") or exists(dir .. "/mosquitto.pid") then
+    require("quecapi.fakecloud.broker").stop(dir)
   end
   os.remove(dir .. "/env")
   return true

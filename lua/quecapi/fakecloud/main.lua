@@ -10,6 +10,8 @@ require "quecapi.fakecloud.history"
 require "quecapi.fakecloud.sharing"
 require "quecapi.fakecloud.unlisted"
 require "quecapi.fakecloud.seed"
+require "quecapi.fakecloud.realtime_commands"
+require "quecapi.fakecloud.broker_control"
 
 local app = require "quecapi.fakecloud.app"
 local control = require "quecapi.fakecloud.control"

@@ -1,8 +1,10 @@
 -- The fake cloud's nginx configuration, rendered by quecapi.fakecloud.ctl: every
 -- @NAME@ is replaced (DIR the run directory, LUA where quecapi/fakecloud/*.lua
 -- live, the ports, MODULES the load_module lines a packaged nginx needs, USER the
--- user directive when started as root). Paths are in double quotes: a directory
--- may have spaces in its name.
+-- user directive when started as root, DEVICE_PORT the device side's loopback
+-- port or nil without a broker, MQTT_URL the broker's URL for Apps). Paths are in
+-- double quotes: a directory may have spaces in its name (ctl refuses one with a
+-- quote or a backslash, so they are plain Lua strings too).
 return [[
 # The fake Quectel cloud: nginx + Lua on loopback, rendered by quecapi.fakecloud.ctl.
 @MODULES@
@@ -31,6 +33,9 @@ http {
     init_by_lua_block {
         math.randomseed(ngx.time() + ngx.worker.pid())
         require "quecapi.fakecloud.main"
+        require("quecapi.fakecloud.realtime").configure {
+            dir = "@DIR@", device_port = @DEVICE_PORT@, url = "@MQTT_URL@",
+        }
     }
 
     server {

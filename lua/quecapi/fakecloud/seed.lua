@@ -6,20 +6,22 @@
 --   POST /_fake/devices        { phone | email | uid, devices = [...] | count, productKey, prefix }
 --                              { unbound = true, devices = [{ productKey, deviceKey, sn, ... }] }
 --   GET  /_fake/device?productKey=&deviceKey=
---   POST /_fake/device         { productKey, deviceKey, online?, values?, ts?, deviceData? }
+--   POST /_fake/device         { productKey, deviceKey, online?, values?, ts?, deviceData?, as_strings? }
 --   POST /_fake/device/locations { productKey, deviceKey, points = [{ lat, lng, ts?, type?, ... }] }
 --   POST /_fake/device/events  { productKey, deviceKey, events = [{ code, output?, ts? }] }
 --
 -- Values given here are what a device reports: plain JSON (a struct as an object,
 -- an array as a list), numbers also as strings, or the SaaS payload forms; they
 -- are checked against the TSL (tsl.normalize_report), and read-only properties
--- may be reported.
+-- may be reported. What the device says goes out on the realtime channel too:
+-- onl_ when `online` is given, a bus_ report of the values given.
 local json = require "quecapi.fakecloud.json"
 local state = require "quecapi.fakecloud.state"
 local control = require "quecapi.fakecloud.control"
 local things = require "quecapi.fakecloud.things"
 local products = require "quecapi.fakecloud.products"
 local tsl = require "quecapi.fakecloud.tsl"
+local realtime = require "quecapi.fakecloud.realtime"
 
 local reply, bad, body = control.reply, control.bad, control.body
 
@@ -142,19 +144,40 @@ end)
 
 -- The device speaks: online state, a report of values (current value + history,
 -- stamped ts ms or now), module facts for getDeviceBusinessAttributes type 1.
+-- On the realtime channel: onl_ when `online` is given (true 1, false 0, or the
+-- value itself: 0, 1, 2 = back online), then one bus_ report of the values
+-- given (a partial report names only those), numbers as strings with
+-- `as_strings`, as some firmware sends them.
 control.route("POST", "/_fake/device", function()
   local p = body()
   local t, answered = thing_of(p)
   if not t then return answered end
   local values, err = check_values(product_properties(t.productKey), p.values, "property")
   if not values then return bad(err) end
-  if p.online ~= nil then t.online = p.online and true or false end
+  local online_value
+  if p.online ~= nil then
+    if p.online == true or p.online == false then
+      online_value = p.online and 1 or 0
+    elseif p.online == 0 or p.online == 1 or p.online == 2 then
+      online_value = p.online
+    else
+      return bad("online is true, false, or the value 0, 1 or 2")
+    end
+    t.online = online_value >= 1
+  end
   if type(p.deviceData) == "table" then
     t.device_data = t.device_data or {}
     for k, v in pairs(p.deviceData) do t.device_data[k] = v end
   end
-  if next(values) then things.record(t, values, tonumber(p.ts)) end
-  return reply { ok = true, online = t.online, history = #t.history }
+  local out = {}
+  if online_value then out[1] = realtime.online(t, online_value) end
+  if next(values) then
+    local ms = tonumber(p.ts)
+    things.record(t, values, ms)
+    out[#out + 1] = realtime.report(t, realtime.kv_of(t, values, p.as_strings == true), ms)
+  end
+  local published = realtime.publish(out)
+  return reply { ok = true, online = t.online, history = #t.history, published = published or 0 }
 end)
 
 control.route("POST", "/_fake/device/locations", function()

@@ -34,6 +34,7 @@ function _M.reset()
   _M.token_seq = 0       -- access tokens issued so far (auth.issue_tokens)
   _M.quota = { day = nil, used = {} }  -- authenticated calls per uid today (quota.lua)
   _M.log = {}            -- recent API requests, newest last
+  _M.commands = {}       -- recent commands Apps published on the realtime channel, newest last
   _M.seq = 0
   _M.next_uid = 1
   _M.next_id = 1

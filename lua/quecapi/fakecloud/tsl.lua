@@ -70,6 +70,7 @@ local function is_list(v)
   for _ in pairs(v) do n = n + 1 end
   return n == #v
 end
+_M.is_list = is_list
 
 -- The entries of a payload list [{"k":v},{"k2":v2}] as { {k, v}, ... }, or nil, msg.
 -- Keys of one object come out sorted, for a stable order.
