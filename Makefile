@@ -31,9 +31,9 @@ WARN     := -std=c99 -Wall -Wextra -Wshadow -Wstrict-prototypes -pedantic
 ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L \
              -I$(LUA_INCDIR) $(CURL_CFLAGS)
 LIBFLAG  ?= -shared
-LIBS     := -lcurl -lcrypto
+LIBS     := -lcurl -lcrypto -lpaho-mqtt3cs
 
-SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c csrc/json.c csrc/term.c
+SRC := csrc/core.c csrc/crypto.c csrc/http.c csrc/clock.c csrc/files.c csrc/json.c csrc/term.c csrc/mqtt.c
 HDR := csrc/core.h csrc/compat.h
 SO  := $(BUILD)/quecapi/core.so
 
@@ -64,12 +64,13 @@ demo: deps
 install: $(SO)
 	install -d $(DESTDIR)$(LUA_LIBDIR)/quecapi $(DESTDIR)$(LUA_SHARE)/quecapi/transport \
 	           $(DESTDIR)$(LUA_SHARE)/quecapi/store $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud \
-	           $(DESTDIR)$(LUA_SHARE)/quecapi/cli/cmd
+	           $(DESTDIR)$(LUA_SHARE)/quecapi/realtime $(DESTDIR)$(LUA_SHARE)/quecapi/cli/cmd
 	install -m 0755 $(SO) $(DESTDIR)$(LUA_LIBDIR)/quecapi/core.so
 	install -m 0644 lua/quecapi.lua $(DESTDIR)$(LUA_SHARE)/quecapi.lua
 	install -m 0644 lua/quecapi/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/
 	install -m 0644 lua/quecapi/transport/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/transport/
 	install -m 0644 lua/quecapi/store/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/store/
+	install -m 0644 lua/quecapi/realtime/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/realtime/
 	install -m 0644 lua/quecapi/fakecloud/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/fakecloud/
 	install -m 0644 lua/quecapi/cli/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/cli/
 	install -m 0644 lua/quecapi/cli/cmd/*.lua $(DESTDIR)$(LUA_SHARE)/quecapi/cli/cmd/

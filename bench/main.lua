@@ -9,7 +9,9 @@
 -- and written to build/bench/results.md.
 --
 -- Order: 1 primitives, 2 HTTPS round trips, 3 JSON, 5 memory (while nothing
--- else has loaded the fake cloud), 4 nginx, 6 nginx with 50 ms cloud latency.
+-- else has loaded the fake cloud), 4 nginx, 6 nginx with 50 ms cloud latency,
+-- 7 the realtime channel (decoding, and publish-to-receive latency through a
+-- mosquitto of its own).
 local core = require "quecapi.core"
 local fake = require "support.fake"
 local nginx = require "support.nginx"
@@ -153,7 +155,7 @@ local LUAS = { "lua5.4", "luajit" }
 -- 1. primitives
 ---------------------------------------------------------------------------
 
-say("1/6 primitives (%d runs)", REPS)
+say("1/7 primitives (%d runs)", REPS)
 for _ = 1, REPS do
   collect(format("%s/prims %s %s %s 0.2", OUT, quote(lib.SIGNING_STRING), lib.PASSWORD, lib.RANDOM))
   for _, lua in ipairs(LUAS) do lua_worker(lua, "prims.lua 0.2") end
@@ -180,7 +182,7 @@ local function curl_cli()
   record("curl_cli", CURL_CLI_REQUESTS / (core.monotonic() - t))
 end
 
-say("2/6 HTTP round trips (%d runs)", REPS)
+say("2/7 HTTP round trips (%d runs)", REPS)
 for _ = 1, REPS do
   collect(format("%s/http %s %s %s 0.7", OUT, quote(URL), quote(fake.ca), quote(TOKEN)))
   for _, lua in ipairs(LUAS) do lua_worker(lua, "http.lua quecapi 0.7", ENV) end
@@ -192,7 +194,7 @@ end
 -- 3. JSON
 ---------------------------------------------------------------------------
 
-say("3/6 JSON (%d runs)", REPS)
+say("3/7 JSON (%d runs)", REPS)
 for _ = 1, REPS do
   for _, lua in ipairs(LUAS) do lua_worker(lua, "json.lua " .. PAGE1000 .. " 0.3") end
 end
@@ -201,7 +203,7 @@ end
 -- 5. memory (measured before nginx runs, on a quiet fake cloud)
 ---------------------------------------------------------------------------
 
-say("5/6 memory")
+say("5/7 memory")
 for _, lua in ipairs(LUAS) do
   lua_worker(lua, "mem.lua " .. PAGE10, ENV)
 end
@@ -217,7 +219,7 @@ end
 local fake_port = tonumber(fake.url:match(":(%d+)$"))
 local OR_SECONDS, OR_CONNECTIONS = 2, 16
 
-say("4/6 OpenResty (%d runs of %ds, %d connections)", REPS, OR_SECONDS, OR_CONNECTIONS)
+say("4/7 OpenResty (%d runs of %ds, %d connections)", REPS, OR_SECONDS, OR_CONNECTIONS)
 local answered, _, _, recorded = fake.api { path = "/v2/binding/enduserapi/userDeviceList",
                                            query = { pageSize = PAGE_SIZE }, token = TOKEN }
 assert(answered == 200 and recorded, "cannot record the fake cloud's answer")
@@ -275,7 +277,7 @@ local function drain()
 end
 
 local DELAY_MS, C_SECONDS, C_REPS = 50, 3, math.max(1, math.min(REPS, 3))
-say("6/6 concurrency with %d ms latency (%d runs of %ds per cell)", DELAY_MS, C_REPS, C_SECONDS)
+say("6/7 concurrency with %d ms latency (%d runs of %ds per cell)", DELAY_MS, C_REPS, C_SECONDS)
 fake.configure { delay_ms = DELAY_MS }
 local ok, err = pcall(function()
   for _ = 1, C_REPS do
@@ -296,6 +298,19 @@ if not ok then
   error(err .. "\nnginx error log (last 3000 bytes):\n" .. log:sub(-3000), 0)
 end
 srv:stop()
+
+---------------------------------------------------------------------------
+-- 7. the realtime channel
+---------------------------------------------------------------------------
+
+say("7/7 realtime channel (%d runs)", REPS)
+local RT_ENV = format("%s BENCH_OUT=%s FAKECLOUD_DIR=%s", ENV, quote(OUT), quote(fake.dir))
+for _ = 1, REPS do
+  for _, lua in ipairs(LUAS) do
+    lua_worker(lua, "realtime.lua decode 0.3")
+    lua_worker(lua, "realtime.lua latency 1000", RT_ENV)
+  end
+end
 
 ---------------------------------------------------------------------------
 -- the table
@@ -428,6 +443,21 @@ for _, c in ipairs { 1, 10, 100 } do
     ratio(format("c%d_quecapi", c), format("c%d_curl", c)), "", nil, inflight("quecapi"))
 end
 
+-- 7
+local label7 = "realtime: a 4-property report (numbers as strings, a struct) decoded and typed"
+for _, lua in ipairs(LUAS) do
+  local limit = lua .. "_rt_json"
+  row("7", label7, "json.decode of the payload alone, " .. lua .. " (limit)", limit, "ev/s", 1)
+  row("7", label7, "quecapi.realtime.events, " .. lua, lua .. "_rt_decode", "ev/s", ratio(lua .. "_rt_decode", limit),
+    "", nil, "topic, JSON, kv, typing by the thing model")
+end
+local label7b = "realtime: device publish -> rt:receive returns the event (loopback, MQTT over TLS WebSocket)"
+for _, lua in ipairs(LUAS) do
+  row("7", label7b, "median, " .. lua, lua .. "_rt_lat_p50", "ms")
+  row("7", label7b, "p99, " .. lua, lua .. "_rt_lat_p99", "ms", nil, "< 5 ms", value(lua .. "_rt_lat_p99") < 5,
+    format("slowest of the last run: %.2f ms", value(lua .. "_rt_lat_max")))
+end
+
 local m = machine()
 local elapsed = core.monotonic() - started
 local lines = {
@@ -442,7 +472,7 @@ local lines = {
     "127.0.0.1.",
     REPS, C_REPS, C_SECONDS),
   "Ratio: the row's median over its section's limit (throughput, higher is better), except section 3 (time, lower " ..
-    "is better) and section 6 (ngx over curl transport).",
+    "is better) and section 6 (ngx over curl transport); section 7's latencies have none.",
   "",
   "| § | measurement | contender | median | spread | ratio | target | met | note |",
   "|---|---|---|---|---|---|---|---|---|",

@@ -1,8 +1,9 @@
 /*
  * quecapi.core: registration only. The work lives in crypto.c (hashes, the
  * password cipher, random strings), http.c (libcurl sessions), json.c (the JSON
- * decoder), clock.c, files.c (secret files, file checks, directories, locks) and
- * term.c (the terminal: isatty, reading a secret without echo).
+ * decoder), clock.c, files.c (secret files, file checks, directories, locks),
+ * term.c (the terminal: isatty, reading a secret without echo) and mqtt.c (the
+ * realtime channel's MQTT connection, through Eclipse Paho).
  */
 #include "core.h"
 
@@ -29,10 +30,12 @@ int luaopen_quecapi_core(lua_State *L)
         {"json_decode", qc_json_decode},
         {"isatty", qc_isatty},
         {"read_secret", qc_read_secret},
+        {"mqtt", qc_mqtt_connect},
         {NULL, NULL},
     };
     qc_http_open(L);
     qc_files_open(L);
+    qc_mqtt_open(L);
     lua_newtable(L);
     qc_crypto_push_algorithms(L);
     luaL_setfuncs(L, functions, 1);

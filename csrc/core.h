@@ -50,4 +50,8 @@ QC_INTERNAL int qc_json_decode(lua_State *L);
 QC_INTERNAL int qc_http_open(lua_State *L); /* registers the session metatable */
 QC_INTERNAL int qc_session_new(lua_State *L);
 
+/* mqtt.c */
+QC_INTERNAL int qc_mqtt_open(lua_State *L); /* registers the connection metatable */
+QC_INTERNAL int qc_mqtt_connect(lua_State *L);
+
 #endif

@@ -1,8 +1,10 @@
 # Performance against the limits and the alternatives, in one reproducible run.
 #
 #   make bench     one table of ratios (medians of repeated runs): primitives,
-#                  HTTPS round trips, JSON, nginx, memory, and the ngx vs curl
-#                  transport under 50 ms of cloud latency -> build/bench/results.md
+#                  HTTPS round trips, JSON, nginx, memory, the ngx vs curl
+#                  transport under 50 ms of cloud latency, and the realtime channel
+#                  (events decoded per second, publish-to-receive latency)
+#                  -> build/bench/results.md
 #
 # It installs what it needs (tools/deps base bench), builds the cores for Lua 5.4
 # and LuaJIT and the C baselines (build/bench/prims: OpenSSL EVP; build/bench/http:

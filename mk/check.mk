@@ -46,7 +46,7 @@ FUZZ_BINS     := $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 FUZZ_CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                  -fno-sanitize-recover=undefined $(WARN) -D_POSIX_C_SOURCE=200809L \
                  -I/usr/include/lua5.4 $(CURL_CFLAGS)
-FUZZ_LIBS     := -llua5.4 -lcurl -lcrypto -lpthread
+FUZZ_LIBS     := -llua5.4 -lcurl -lcrypto -lpaho-mqtt3cs -lpthread
 # A target that compiles a core file into itself (to reach its static functions)
 # links the other core files only.
 FUZZ_SRC_headers := $(filter-out csrc/http.c,$(SRC))

@@ -495,7 +495,23 @@ end
 -- `base_url` (`https://iot-api.X` -> `wss://iot-south.X:8443/ws/v2`), or nil.
 -- @treturn string|nil
 function Client:realtime_url()
-  return self.realtime
+  return self.realtime_default
+end
+
+--- Open the realtime channel: property reports, online changes, command
+-- acknowledgements and errors pushed by the platform over MQTT (over secure
+-- WebSocket), and commands sent back the same way. Plain Lua only (it blocks);
+-- see `quecapi.realtime.channel` and the README's Realtime section.
+-- @tparam table opts `devices` (required, may be empty: `{ { productKey, deviceKey }, ... }`),
+--   `url` (default `realtime_url()`), `ca_file` (default the client's), `keepalive` (40 s),
+--   `watchdog` (300 s, or false), `connect_timeout` (10 s), `max_message` (1 MiB)
+-- @return a channel (connected, every device subscribed), or nil, err, code, kind
+-- @usage local rt = assert(client:realtime { devices = { { productKey = "p11pLZ", deviceKey = "655001" } } })
+-- for ev in rt:events() do print(ev.type, ev.deviceKey) end
+function Client:realtime(opts)
+  return require("quecapi.realtime.connection").open(self, opts, {
+    tokens = self.tokens, log = self.log, verify = self.verify, ca_file = self.ca_file,
+  })
 end
 
 --- Release the transport's connections now.
@@ -563,7 +579,8 @@ function _M.new(options)
   local self = setmetatable({
     base_url = s.base_url,
     origin = s.origin,
-    realtime = s.realtime_url,
+    -- not `realtime`: that name is the method
+    realtime_default = s.realtime_url,
     headers = s.headers,
     primary = s.primary,
     fallback = s.fallback,
@@ -574,6 +591,7 @@ function _M.new(options)
     connect_timeout = s.connect_timeout,
     max_body = s.max_body,
     verify = s.verify,
+    ca_file = options.ca_file, -- checked by config.resolve; the realtime channel trusts it too
     clock = s.clock,
     random = s.random,
     account = s.account,

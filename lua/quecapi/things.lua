@@ -74,6 +74,17 @@ local function model(self, pk, helper)
   return m
 end
 
+--- The product's thing model as the typed helpers hold it: `document` (what
+-- `thing_model` returns), `properties` and `services` indexed by code; fetched
+-- once per base URL and product and shared, so treat it as read-only.
+-- Failures come back as `nil, "<helper>: <inner error>", code, kind`.
+-- @param self a client
+-- @tparam string pk product key
+-- @tparam string helper the name failures are reported under
+function _M.model(self, pk, helper)
+  return model(self, pk, helper)
+end
+
 local function usage(helper, err)
   return nil, helper .. ": " .. err, nil, "usage"
 end
@@ -170,6 +181,15 @@ read_value = function(spec, raw)
   end
   return v
 end
+
+--- The typing `get_properties` applies to one value: the platform's value (a
+-- string, or a native JSON value as pushed reports carry it) -> the Lua value
+-- the property's `dataType` says (`"55"` of an INT -> 55), or nil, err. The
+-- realtime channel types its events with it, so both agree value for value.
+-- @tparam table spec the property's thing model item (`code`, `dataType`, `specs`)
+-- @param raw the value
+-- @return the typed value, or nil, err
+_M.read_value = read_value
 
 local function code_list(codes)
   if codes == nil then return nil end
@@ -394,6 +414,15 @@ local function payload(specs, values, what, writable)
     out[i] = { [c] = x }
   end
   return out
+end
+
+--- Check values to write against a product's properties, as `set_properties`
+-- does: type, range, enum, length, writability. -> a list of `{ code = value }`
+-- (sorted by code, values as they go into JSON), or nil, err.
+-- @tparam table properties the thing model's properties by code (`model(...).properties`)
+-- @tparam table values `{ code = value }`
+function _M.write_list(properties, values)
+  return payload(properties, values, "property", true)
 end
 
 local function control(self, helper, pk, dk, fields, opts)

@@ -27,7 +27,7 @@ local _M = {}
 
 --- The commands, in the order `quecapi --help` lists them.
 _M.COMMANDS = { "login", "logout", "sms", "register", "devices", "device", "tsl", "get", "set", "history",
-                "call", "fakecloud", "help" }
+                "watch", "call", "fakecloud", "help" }
 
 local KNOWN = {}
 for _, name in ipairs(_M.COMMANDS) do KNOWN[name] = true end

@@ -67,6 +67,7 @@ Settings, later sources winning:
     wrap(variables, "     ", 79),
     [[
   3. the options above.
+`quecapi watch` also reads QUECAPI_REALTIME_URL (the realtime channel's URL).
 With neither a region nor a base URL, quecapi uses the cn cloud and says so
 on stderr. The user domain secret and passwords are never taken as options
 (anyone could read them in `ps`): give them in the environment or the config
@@ -77,7 +78,8 @@ mode 0600) and renewed automatically; with a configured password quecapi also
 logs in again by itself when the session has ended.
 
 Exit status: 0 success, 1 platform or network error (the platform's code in
-brackets), 2 usage or configuration error, 130 interrupted.]],
+brackets), 2 usage or configuration error, 130 interrupted (how `quecapi watch`
+ends when all goes well).]],
   }, "\n") .. "\n"
 end
 
