@@ -1,10 +1,18 @@
---- The realtime channel in plain Lua (5.4, LuaJIT), outside nginx: the channel
--- of `quecapi.realtime.channel` over the C core's MQTT connection, Eclipse Paho's
--- synchronous client (csrc/mqtt.c). `client:realtime{...}` comes here.
+--- Where `client:realtime{...}` comes: the channel of `quecapi.realtime.channel`
+-- over the link that fits the place it runs in.
 --
--- Paho's calls block the calling thread (connect for up to `connect_timeout`,
--- receive for its wait): fine in a script, a daemon or the command-line tool,
--- never inside an nginx worker, where this module refuses to open a channel.
+--  - Plain Lua (5.4, LuaJIT), outside nginx: the C core's MQTT connection,
+--    Eclipse Paho's synchronous client (csrc/mqtt.c). Its calls block the
+--    calling thread (connect for up to `connect_timeout`, receive for its wait):
+--    fine in a script, a daemon or the command-line tool.
+--  - Inside nginx, in a timer (`ngx.timer.at`) or a request handler (rewrite,
+--    access, content): `quecapi.realtime.ngx_link`, the same protocol on a
+--    cosocket; every wait yields, nothing blocks the worker. The channel belongs
+--    to the timer or request that opened it (cosockets cannot be shared). To
+--    serve many requests from one connection per account, use
+--    `quecapi.realtime.hub`.
+--  - In nginx's other phases (init, init_worker, set, filters, log, ...) there is
+--    no cosocket, and Paho would block the worker: refused.
 -- @module quecapi.realtime.connection
 
 local core = require "quecapi.core"
@@ -19,15 +27,25 @@ local _M = {}
 -- @tparam table env the client's `tokens`, `log`, `verify`, `ca_file`
 -- @return a `quecapi.realtime.channel` Channel, or nil, err, code, kind
 function _M.open(client, opts, env)
-  if time.phase() then
-    return nil, "realtime: the plain-Lua channel blocks and cannot run inside nginx", nil, "usage"
-  end
-  if not core.mqtt then
-    return nil, "realtime: this build of the C core has no MQTT client (rebuild it; it needs libpaho-mqtt-dev)", nil,
-      "config"
+  local phase = time.phase()
+  local connect
+  if phase then
+    local link = require "quecapi.realtime.ngx_link"
+    if not link.PHASES[phase] then
+      return nil, ("realtime: nginx's %s phase cannot hold a realtime connection (no cosockets, and a blocking "
+        .. "one would stall the worker): open it from a timer (ngx.timer.at) or use quecapi.realtime.hub"):format(
+        phase), nil, "usage"
+    end
+    connect = link.connect
+  else
+    if not core.mqtt then
+      return nil, "realtime: this build of the C core has no MQTT client (rebuild it; it needs libpaho-mqtt-dev)",
+        nil, "config"
+    end
+    connect = core.mqtt
   end
   return channel.open(client, opts, {
-    connect = core.mqtt, tokens = env.tokens, log = env.log, verify = env.verify, ca_file = env.ca_file,
+    connect = connect, tokens = env.tokens, log = env.log, verify = env.verify, ca_file = env.ca_file,
   })
 end
 
