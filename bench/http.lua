@@ -6,6 +6,13 @@
 --   lua bench/http.lua luasec SECONDS    LuaSec's ssl.https.request: a new TCP and TLS
 --                                        connection for every request
 --
+-- In quecapi mode it also measures, in the same process (same modules loaded, so
+-- the collector has the same heap to work through), the parts a call is made of:
+--   decode    quecapi.json.decode of the answer the call gets, alone in a loop
+--   session   the C core's session:request of the checked request, alone (libcurl
+--             with a fresh easy handle per request, the header and body as Lua values)
+-- and prints CPU microseconds per iteration of each (os.clock: user + system).
+--
 -- The fake cloud comes from FAKECLOUD_URL / FAKECLOUD_CA, the access token from
 -- BENCH_TOKEN (the driver logged in once), the page size from BENCH_PAGE_SIZE.
 local lib = require "lib"
@@ -15,9 +22,13 @@ local url, ca, token = os.getenv("FAKECLOUD_URL"), os.getenv("FAKECLOUD_CA"), os
 local page_size = tonumber(os.getenv("BENCH_PAGE_SIZE")) or 10
 assert(url and ca and token, "FAKECLOUD_URL, FAKECLOUD_CA and BENCH_TOKEN must be set")
 local path = "/v2/binding/enduserapi/userDeviceList?pageSize=" .. page_size
+local format = string.format
 
 if mode == "quecapi" then
   local quecapi = require "quecapi"
+  local json = require "quecapi.json"
+  local core = require "quecapi.core"
+  local contract = require "quecapi.transport.contract"
   local config = require "quecapi.fakecloud.config"
   local client = assert(quecapi.new {
     base_url = url, ca_file = ca, transport = "curl",
@@ -25,12 +36,25 @@ if mode == "quecapi" then
   })
   assert(client:set_tokens { access_token = token, access_expires = os.time() + 7200 })
   local params = { pageSize = page_size }
+  local prefix = lib.interpreter .. "_http"
+
   local r, cpu = lib.rate(function()
     local res, err = client:user_device_list(params)
     if not res or #res.data.list ~= page_size then error(err or "short page") end
   end, seconds)
-  lib.emit(lib.interpreter .. "_http", string.format("%.1f", r))
-  lib.emit(lib.interpreter .. "_http_cpu", string.format("%.1f", cpu))
+  lib.emit(prefix, format("%.1f", r))
+  lib.emit(prefix .. "_cpu", format("%.1f", cpu))
+
+  local session = assert(core.session { ca_file = ca })
+  local checked = assert(contract.check(assert(client:prepare("user_device_list", params))))
+  local status, body = session:request(checked)
+  assert(status == 200 and json.decode(body).code == 200, "the session's answer")
+  cpu = select(2, lib.rate(function()
+    if session:request(checked) ~= 200 then error("session request failed") end
+  end, seconds / 2))
+  lib.emit(prefix .. "_session_cpu", format("%.1f", cpu))
+  cpu = select(2, lib.rate(function() json.decode(body) end, seconds / 4, 20))
+  lib.emit(prefix .. "_decode_cpu", format("%.2f", cpu))
 elseif mode == "luasec" then
   local https = require "ssl.https"
   local ltn12 = require "ltn12"
@@ -43,7 +67,7 @@ elseif mode == "luasec" then
     }
     if not ok or status ~= 200 or #table.concat(chunks) == 0 then error("luasec: " .. tostring(status)) end
   end, seconds)
-  lib.emit(lib.interpreter .. "_luasec", string.format("%.1f", r))
+  lib.emit(lib.interpreter .. "_luasec", format("%.1f", r))
 else
   error("usage: http.lua quecapi|luasec SECONDS")
 end

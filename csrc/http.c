@@ -1,12 +1,19 @@
 /*
  * A libcurl session as a Lua userdata: one share handle per session, so keep-alive
  * connections, the TLS session cache and the DNS cache survive between requests,
- * and a fresh easy handle per request. Reusing one easy handle is what libcurl's
- * documentation suggests, but libcurl 7.83 to 8.0 (Debian 12 has 7.88) keep a
- * pointer to the last stored header across requests of a handle after freeing it
- * (curl/curl#11101): an answer whose first header line is a continuation makes
- * libcurl read and free that memory again. A hostile server could corrupt the
- * heap; a handle that has never stored a header cannot.
+ * one multi handle that runs its transfers, and a fresh easy handle per request.
+ *
+ * Reusing one easy handle is what libcurl's documentation suggests, but libcurl
+ * 7.83 to 8.0 (Debian 12 has 7.88) keep a pointer to the last stored header across
+ * requests of a handle after freeing it (curl/curl#11101): an answer whose first
+ * header line is a continuation makes libcurl read and free that memory again. A
+ * hostile server could corrupt the heap; a handle that has never stored a header
+ * cannot. Nothing short of a new handle clears that pointer: curl_easy_reset keeps
+ * it, and every answer with a header leaves it behind, so no earlier answer can
+ * vouch for the handle. The multi handle is the session's own rather than the one
+ * curl_easy_perform makes for each easy handle: that one comes with a socket pair
+ * (its wake-up channel) and hashes, made and torn down per request, which cost
+ * more than the easy handle itself.
  *
  * session:request{ method, url, headers, body, timeout, connect_timeout, max_body, max_header }
  *   -> status, body, headers    or    nil, err, kind
@@ -87,10 +94,12 @@ typedef struct {
 
 typedef struct {
     CURLSH *share; /* NULL once closed */
+    CURLM *multi; /* runs each request's easy handle; NULL once closed */
     int verify;
     char *ca_file;
     buffer_t body;
     head_t head;
+    buffer_t line; /* scratch for one "Name: value" request header */
     char errbuf[CURL_ERROR_SIZE];
 } session_t;
 
@@ -205,6 +214,10 @@ static session_t *check_session(lua_State *L)
 
 static void session_release(session_t *s)
 {
+    if (s->multi != NULL) {
+        curl_multi_cleanup(s->multi); /* no easy handle is left in it */
+        s->multi = NULL;
+    }
     if (s->share != NULL) {
         curl_share_cleanup(s->share); /* closes the connections it kept */
         s->share = NULL;
@@ -213,6 +226,7 @@ static void session_release(session_t *s)
     s->ca_file = NULL;
     buffer_free(&s->body);
     buffer_free(&s->head.block);
+    buffer_free(&s->line);
 }
 
 /* The options every request of a session has. */
@@ -267,6 +281,7 @@ int qc_session_new(lua_State *L)
     s->verify = verify;
     s->body.limit = (size_t)FALLBACK_MAX_BODY;
     s->head.block.limit = HEADER_CAP;
+    s->line.limit = SIZE_MAX;
     luaL_setmetatable(L, SESSION_MT);
     if (ca_file != NULL && (s->ca_file = strdup(ca_file)) == NULL) {
         lua_pushnil(L);
@@ -282,6 +297,14 @@ int qc_session_new(lua_State *L)
     curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    if ((s->multi = curl_multi_init()) == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "curl_multi_init failed");
+        return 2;
+    }
+    /* curl_easy_perform's own multi handle keeps as many idle connections as an
+     * easy handle's default (CURLOPT_MAXCONNECTS, 5); so does this one. */
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 5L);
     return 1;
 }
 
@@ -349,23 +372,15 @@ static int is_blank(const char *s, size_t n)
 }
 
 /*
- * Copy the headers table into "Name: value" strings kept on the Lua stack (as a
- * list at index `out`), checking every pair before anything is allocated with
- * malloc; *has_type and *has_accept say whether the caller gave Content-Type and
- * Accept. Returns an error message for a NUL, or NULL.
+ * Check the headers table: string names and values without NUL (a NUL is an error
+ * message returned, a wrong type raises). *has_type and *has_accept say whether
+ * the caller gave Content-Type and Accept. Allocates nothing with malloc, so
+ * raising here leaks nothing; add_headers then builds the list without a check.
  */
-static const char *collect_headers(lua_State *L, int t, int out, int *has_type, int *has_accept)
+static const char *check_headers(lua_State *L, int headers, int *has_type, int *has_accept)
 {
-    int n = 0;
-    lua_getfield(L, t, "headers");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (!lua_istable(L, -1))
-        luaL_error(L, "request.headers must be a table");
     lua_pushnil(L);
-    while (lua_next(L, -2)) {
+    while (lua_next(L, headers)) {
         size_t nl, vl;
         const char *name, *value;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
@@ -373,31 +388,91 @@ static const char *collect_headers(lua_State *L, int t, int out, int *has_type, 
         name = lua_tolstring(L, -2, &nl);
         value = lua_tolstring(L, -1, &vl);
         if (!no_nul(name, nl)) {
-            lua_pop(L, 3);
+            lua_pop(L, 2);
             return "header name contains NUL";
         }
         if (!no_nul(value, vl)) {
-            lua_pop(L, 3);
+            lua_pop(L, 2);
             return "header value contains NUL";
         }
         if (name_is(name, nl, "content-type"))
             *has_type = 1;
         else if (name_is(name, nl, "accept"))
             *has_accept = 1;
-        lua_pushvalue(L, -2);
-        if (is_blank(value, vl)) {
-            lua_pushliteral(L, ";"); /* libcurl's way to send a header with no value */
-            lua_concat(L, 2);
-        } else {
-            lua_pushliteral(L, ": ");
-            lua_pushvalue(L, -3);
-            lua_concat(L, 3);
-        }
-        lua_rawseti(L, out, ++n);
         lua_pop(L, 1);
     }
-    lua_pop(L, 1);
     return NULL;
+}
+
+/*
+ * Append "Name: value" (or "Name;", libcurl's way to send a header with no value)
+ * for every pair of the headers table that check_headers accepted, written in the
+ * session's scratch buffer and copied by curl_slist_append. No Lua string is made:
+ * lua_next and lua_tolstring on strings cannot raise, so the list (malloc'd) is
+ * safe. Returns 0 when out of memory; *list holds what was built either way.
+ */
+static int add_headers(lua_State *L, session_t *s, int headers, struct curl_slist **list)
+{
+    buffer_t *b = &s->line;
+    lua_pushnil(L);
+    while (lua_next(L, headers)) {
+        size_t nl, vl;
+        const char *name = lua_tolstring(L, -2, &nl), *value = lua_tolstring(L, -1, &vl);
+        struct curl_slist *next;
+        int blank = is_blank(value, vl);
+        lua_pop(L, 1);
+        b->len = 0;
+        if (!buffer_append(b, name, nl) || !buffer_append(b, blank ? ";" : ": ", blank ? 1 : 2) ||
+            (!blank && !buffer_append(b, value, vl)) || !buffer_append(b, "", 1)) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        if ((next = curl_slist_append(*list, b->data)) == NULL) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        *list = next;
+    }
+    return 1;
+}
+
+/* Add a fixed line to the list; 0 when out of memory. */
+static int add_line(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *next = curl_slist_append(*list, line);
+    if (next == NULL)
+        return 0;
+    *list = next;
+    return 1;
+}
+
+/*
+ * Run one transfer on the session's multi handle, as curl_easy_perform runs it
+ * on a multi handle of its own (wait, then perform, until the transfer is done).
+ */
+static CURLcode perform(session_t *s, CURL *e)
+{
+    CURLMcode mc = curl_multi_add_handle(s->multi, e);
+    CURLcode result = CURLE_OK;
+    int done = 0;
+    while (!done && mc == CURLM_OK) {
+        int running = 0;
+        mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+        if (mc == CURLM_OK)
+            mc = curl_multi_perform(s->multi, &running);
+        if (mc == CURLM_OK && !running) {
+            int left;
+            CURLMsg *msg = curl_multi_info_read(s->multi, &left);
+            if (msg != NULL) {
+                result = msg->data.result;
+                done = 1;
+            }
+        }
+    }
+    if (mc != CURLM_OK)
+        result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_BAD_FUNCTION_ARGUMENT;
+    curl_multi_remove_handle(s->multi, e);
+    return result;
 }
 
 static const char *error_kind(CURLcode rc, const session_t *s, CURL *e)
@@ -661,7 +736,7 @@ static int session_request(lua_State *L)
     CURL *e;
     CURLcode rc;
     long status = 0;
-    int i, nheaders, has_type = 0, has_accept = 0;
+    int headers = 0, has_type = 0, has_accept = 0;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     url = opt_string(L, 2, "url", &ulen);
@@ -685,7 +760,7 @@ static int session_request(lua_State *L)
     luaL_argcheck(L, max_header >= 0 && max_header <= (double)HEADER_CAP, 2,
                   "max_header must be between 0 and 262144 (HEADER_CAP)");
 
-    if (s->share == NULL)
+    if (s->multi == NULL)
         return fail(L, "session is closed", "closed");
     /* Lengths, not strlen: curl would silently cut both at an embedded NUL. */
     if (!no_nul(method, mlen))
@@ -693,42 +768,24 @@ static int session_request(lua_State *L)
     if (!no_nul(url, ulen))
         return fail(L, "URL contains NUL", "url");
 
-    lua_newtable(L);
-    if ((herr = collect_headers(L, 2, lua_gettop(L), &has_type, &has_accept)) != NULL)
-        return fail(L, herr, "url");
-    nheaders = (int)lua_rawlen(L, -1);
+    lua_getfield(L, 2, "headers"); /* kept on the stack: its strings stay alive */
+    if (!lua_isnil(L, -1)) {
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "request.headers must be a table");
+        headers = lua_gettop(L);
+        if ((herr = check_headers(L, headers, &has_type, &has_accept)) != NULL)
+            return fail(L, herr, "url");
+    }
     /* From here on nothing may raise until the list is freed. */
     lua_checkstack(L, 8);
-    for (i = 1; i <= nheaders; i++) {
-        struct curl_slist *next;
-        lua_rawgeti(L, -1, i);
-        next = curl_slist_append(list, lua_tostring(L, -1));
-        lua_pop(L, 1);
-        if (next == NULL)
-            goto oom;
-        list = next;
-    }
-    /* A body never waits for "100 Continue": the API answers small requests at once. */
-    {
-        struct curl_slist *next = curl_slist_append(list, "Expect:");
-        if (next == NULL)
-            goto oom;
-        list = next;
-    }
-    /* libcurl labels posted fields as a form and accepts any type: the request's
+    if (headers != 0 && !add_headers(L, s, headers, &list))
+        goto oom;
+    /* A body never waits for "100 Continue": the API answers small requests at once.
+     * libcurl labels posted fields as a form and accepts any type: the request's
      * headers are the caller's alone, as on the ngx transport. */
-    if (!has_type) {
-        struct curl_slist *next = curl_slist_append(list, "Content-Type:");
-        if (next == NULL)
-            goto oom;
-        list = next;
-    }
-    if (!has_accept) {
-        struct curl_slist *next = curl_slist_append(list, "Accept:");
-        if (next == NULL)
-            goto oom;
-        list = next;
-    }
+    if (!add_line(&list, "Expect:") || (!has_type && !add_line(&list, "Content-Type:")) ||
+        (!has_accept && !add_line(&list, "Accept:")))
+        goto oom;
 
     if ((e = curl_easy_init()) == NULL)
         goto oom;
@@ -744,12 +801,11 @@ static int session_request(lua_State *L)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms(timeout));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms(connect_timeout));
 
-    rc = curl_easy_perform(e);
+    rc = perform(s, e);
     kind = rc == CURLE_OK ? NULL : error_kind(rc, s, e);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(e); /* its connection stays in the share */
     curl_slist_free_all(list);
-    lua_pop(L, 1); /* header strings */
 
     if (rc != CURLE_OK)
         return transfer_failed(L, s, rc, kind);

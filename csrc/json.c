@@ -34,10 +34,19 @@
  *
  * Scanning relies on a property of Lua strings: the byte after the last one is
  * always '\0'. That byte matches no token, so loops stop on it without a bounds
- * check and the position is compared with the end only to name the error.
+ * check and the position is compared with the end only to name the error. The
+ * word-at-a-time scan of strings reads whole 8-byte words only while they lie
+ * before the end.
+ *
+ * The records of a list share their member names, in the same order (a page of
+ * devices: 10 objects of 60 names). An array whose first element is an object
+ * keeps the names of the object before (a shape): a name whose bytes are the
+ * ones at the same place in that object is that Lua string again, found with a
+ * memcmp instead of being hashed and interned anew.
  */
 #include <limits.h>
 #include <locale.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +55,29 @@
 
 #define DEFAULT_MAX_DEPTH 200
 #define MAX_DEPTH_LIMIT 1000
+/* Names remembered per list, and for all the lists open at once (nested). */
+#define SHAPE_NAMES 64
+#define SHAPE_POOL 256
+
+typedef struct {
+    const char *s; /* the bytes of a Lua string in the shape's table */
+    size_t len;
+} name_t;
+
+/* The member names of the last object of a list, for the next one. */
+typedef struct {
+    name_t *names; /* slots in the parser's pool */
+    int cap, n;
+    int table; /* stack index of the table holding the names (1..n), keeping them alive */
+} shape_t;
 
 typedef struct {
     lua_State *L;
     const char *start, *cur, *end;
     int max_depth;
     int array_mt; /* stack index of the metatable for empty arrays, or 0 */
+    int pool_used; /* slots of `pool` taken by the lists open now */
+    name_t pool[SHAPE_POOL];
 } parser_t;
 
 /* An array that holds nothing (`[]`, or only nulls) would encode again as an
@@ -86,7 +112,7 @@ static const unsigned char string_stop[256] = {
 };
 /* clang-format on */
 
-static int parse_value(parser_t *p, int depth, int *members);
+static int parse_value(parser_t *p, int depth, int *members, shape_t *shape);
 
 /* Raise "invalid JSON at byte N: why" (N counts from 1); caught by qc_json_decode.
  * Whatever went wrong at the end of the text, the text ended too early. */
@@ -198,6 +224,31 @@ static const char *add_escape(parser_t *p, luaL_Buffer *b, const char *q)
 }
 
 /*
+ * The first byte at or after q that ends a plain run ('"', '\\' or a control
+ * character): eight bytes at a time while a whole word lies before the end, then
+ * byte by byte. A word is tested for a byte equal to '"' or '\\' or below 0x20
+ * (the classic "has a zero byte" bit trick); a hit may be a false one above the
+ * first true one, which the byte loop that follows sorts out.
+ */
+static const char *plain_run(const char *q, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - q >= 8) {
+        uint64_t v, quote, slash, low;
+        memcpy(&v, q, sizeof v);
+        quote = v ^ (ones * '"');
+        slash = v ^ (ones * '\\');
+        low = (v - ones * 0x20) & ~v;
+        if ((((quote - ones) & ~quote) | ((slash - ones) & ~slash) | low) & highs)
+            break;
+        q += 8;
+    }
+    while (!string_stop[(unsigned char)*q])
+        q++;
+    return q;
+}
+
+/*
  * The slow path of push_string, for strings with escapes: s is where the
  * current plain run started, q the byte that ended it. Kept apart from the
  * recursive functions so their frames do not carry a luaL_Buffer.
@@ -215,25 +266,79 @@ static void push_escaped_string(parser_t *p, const char *s, const char *q)
         if (*q != '\\')
             fail(p, q, "control character in string");
         s = q = add_escape(p, &b, q);
-        while (!string_stop[(unsigned char)*q])
-            q++;
+        q = plain_run(q, p->end);
     }
     luaL_pushresult(&b);
     p->cur = q + 1;
 }
 
-/* The string at p->cur (its opening quote) onto the stack. */
-static void push_string(parser_t *p)
+/* The string at p->cur (its opening quote) onto the stack; 1 when it had no
+ * escape (its bytes are the text's), 0 otherwise. */
+static int push_string(parser_t *p)
 {
-    const char *s = p->cur + 1, *q = s;
-    while (!string_stop[(unsigned char)*q])
-        q++;
+    const char *s = p->cur + 1, *q = plain_run(s, p->end);
     if (*q == '"') {
         lua_pushlstring(p->L, s, (size_t)(q - s));
         p->cur = q + 1;
-        return;
+        return 1;
     }
     push_escaped_string(p, s, q);
+    return 0;
+}
+
+/* Whether the n bytes at a and b are the same: names are short, and a call to
+ * memcmp costs more than comparing them a word at a time here. */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    while (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, sizeof x);
+        memcpy(&y, b, sizeof y);
+        if (x != y)
+            return 0;
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    while (n > 0) {
+        if (*a++ != *b++)
+            return 0;
+        n--;
+    }
+    return 1;
+}
+
+/*
+ * The member name at p->cur onto the stack, the i-th (from 0) of its object. With
+ * a shape, a name equal to the one at the same place in the object before is
+ * that string again (lua_rawgeti); any other becomes that place's name for the
+ * next object when it had no escape. A remembered name holds no '"', '\\' or
+ * control byte, so text equal to it and followed by '"' is exactly that name.
+ */
+static void push_name(parser_t *p, shape_t *shape, int i)
+{
+    const char *s = p->cur + 1;
+    size_t len;
+    if (shape == NULL || i >= shape->cap) {
+        push_string(p);
+        return;
+    }
+    if (i < shape->n) {
+        const name_t *k = &shape->names[i];
+        if ((size_t)(p->end - s) > k->len && s[k->len] == '"' && same_bytes(s, k->s, k->len)) {
+            lua_rawgeti(p->L, shape->table, i + 1);
+            p->cur = s + k->len + 1;
+            return;
+        }
+    }
+    if (!push_string(p) || i > shape->n)
+        return; /* escaped, or a gap before it: not remembered */
+    shape->names[i].s = lua_tolstring(p->L, -1, &len);
+    shape->names[i].len = len;
+    lua_pushvalue(p->L, -1);
+    lua_rawseti(p->L, shape->table, i + 1);
+    if (i == shape->n)
+        shape->n++;
 }
 
 /*
@@ -348,7 +453,8 @@ static void expect_word(parser_t *p, const char *word)
 }
 
 /* One more level of nesting, with room on the Lua stack for it: the container,
- * a member name, a value and a temporary (drop_member, to_double). */
+ * a list's shape table, a member name, a value and a temporary (drop_member,
+ * to_double). */
 static void enter(parser_t *p, int depth)
 {
     if (depth > p->max_depth) {
@@ -356,7 +462,7 @@ static void enter(parser_t *p, int depth)
         snprintf(why, sizeof why, "nesting deeper than %d", p->max_depth);
         fail(p, p->cur, why);
     }
-    if (!lua_checkstack(p->L, 4))
+    if (!lua_checkstack(p->L, 5))
         fail(p, p->cur, "nesting too deep for the Lua stack");
 }
 
@@ -383,10 +489,11 @@ static void drop_member(lua_State *L)
  * the number the object got. An array passes each object element the count of
  * the one before: the records of a list share their shape, so the table is made
  * the right size once instead of growing (and rehashing) member by member.
+ * `shape`, when not NULL, is the list's (see push_name).
  */
-static void push_object(parser_t *p, int depth, int *members) /* NOLINT(misc-no-recursion) */
+static void push_object(parser_t *p, int depth, int *members, shape_t *shape) /* NOLINT(misc-no-recursion) */
 {
-    int n = 0, none = 0;
+    int n = 0, i = 0, none = 0;
     enter(p, depth);
     lua_createtable(p->L, 0, *members);
     p->cur = skip_space(p->cur + 1);
@@ -398,12 +505,12 @@ static void push_object(parser_t *p, int depth, int *members) /* NOLINT(misc-no-
     for (;;) {
         if (*p->cur != '"')
             fail(p, p->cur, "expected a string (a member name)");
-        push_string(p);
+        push_name(p, shape, i++);
         p->cur = skip_space(p->cur);
         if (*p->cur != ':')
             fail(p, p->cur, "expected ':' after a member name");
         p->cur = skip_space(p->cur + 1);
-        if (parse_value(p, depth, &none)) {
+        if (parse_value(p, depth, &none, NULL)) {
             lua_rawset(p->L, -3);
             n++;
         } else {
@@ -425,9 +532,21 @@ static void push_object(parser_t *p, int depth, int *members) /* NOLINT(misc-no-
 static void push_array(parser_t *p, int depth) /* NOLINT(misc-no-recursion) */
 {
     int n = 0, members = 0, stored = 0;
+    shape_t shape, *sp = NULL;
     enter(p, depth);
-    lua_newtable(p->L);
     p->cur = skip_space(p->cur + 1);
+    /* A list of objects gets a shape, below the array on the stack, while the
+     * parser's pool has room for its names. */
+    if (*p->cur == '{' && SHAPE_POOL - p->pool_used >= SHAPE_NAMES) {
+        lua_createtable(p->L, SHAPE_NAMES / 2, 0);
+        shape.table = lua_gettop(p->L);
+        shape.names = p->pool + p->pool_used;
+        shape.cap = SHAPE_NAMES;
+        shape.n = 0;
+        p->pool_used += SHAPE_NAMES;
+        sp = &shape;
+    }
+    lua_newtable(p->L);
     if (*p->cur == ']') {
         p->cur++;
         mark_empty(p, 0);
@@ -437,7 +556,7 @@ static void push_array(parser_t *p, int depth) /* NOLINT(misc-no-recursion) */
         if (n == INT_MAX)
             fail(p, p->cur, "array too long");
         n++;
-        if (parse_value(p, depth, &members)) {
+        if (parse_value(p, depth, &members, sp)) {
             lua_rawseti(p->L, -2, n);
             stored++;
         }
@@ -447,6 +566,10 @@ static void push_array(parser_t *p, int depth) /* NOLINT(misc-no-recursion) */
         } else if (*p->cur == ']') {
             p->cur++;
             mark_empty(p, stored);
+            if (sp != NULL) {
+                lua_remove(p->L, shape.table); /* the array takes its place */
+                p->pool_used -= SHAPE_NAMES;
+            }
             return;
         } else {
             fail(p, p->cur, "expected ',' or ']' in an array");
@@ -457,13 +580,13 @@ static void push_array(parser_t *p, int depth) /* NOLINT(misc-no-recursion) */
 /*
  * The value at p->cur (whitespace already skipped) onto the stack; returns 0,
  * pushing nothing, for null. `depth` is the nesting of the value's container;
- * `members` is for an object (see push_object).
+ * `members` and `shape` are for an object (see push_object).
  */
-static int parse_value(parser_t *p, int depth, int *members) /* NOLINT(misc-no-recursion) */
+static int parse_value(parser_t *p, int depth, int *members, shape_t *shape) /* NOLINT(misc-no-recursion) */
 {
     switch (*p->cur) {
     case '{':
-        push_object(p, depth + 1, members);
+        push_object(p, depth + 1, members, shape);
         return 1;
     case '[':
         push_array(p, depth + 1);
@@ -501,7 +624,7 @@ static int decode_protected(lua_State *L)
     p->L = L;
     p->array_mt = lua_istable(L, 2) ? 2 : 0;
     p->cur = skip_space(p->cur);
-    if (!parse_value(p, 0, &members))
+    if (!parse_value(p, 0, &members, NULL))
         lua_pushnil(L);
     p->cur = skip_space(p->cur);
     if (p->cur != p->end)
@@ -526,6 +649,7 @@ int qc_json_decode(lua_State *L)
     p.end = text + len;
     p.max_depth = (int)max_depth;
     p.array_mt = 0;
+    p.pool_used = 0;
     lua_pushcfunction(L, decode_protected);
     lua_pushlightuserdata(L, &p);
     if (lua_istable(L, 3))
