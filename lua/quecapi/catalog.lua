@@ -12,6 +12,8 @@
 --   passwords     plaintext parameter -> encrypted wire field (`password` -> `pwd`)
 --   query_set     with a JSON body, the names that still go in the query string
 --   secret_set    the row's secret fields (the `secret` list) as a set
+--   owns_random   whether the client fills a `random` (see `owned`), worked out once
+--   owned_set     the parameters the client fills on this row (see `owned`), as a set
 --   row           the public row itself
 --```
 --
@@ -119,6 +121,28 @@ function _M.owned(e, k)
   return false
 end
 
+-- What `owned` says of a row, as a set: validate asks it of every parameter.
+-- Rows that own the same fields share one set (there are a handful).
+local OWNABLE = { "userDomain", "ts", "signature", "random" }
+local owned_sets = {}
+local function owned_set_of(e)
+  local set, owns = {}, {}
+  for _, k in ipairs(OWNABLE) do
+    if _M.owned(e, k) then
+      set[k] = true
+      owns[#owns + 1] = k
+    end
+  end
+  local id = concat(owns, " ")
+  owned_sets[id] = owned_sets[id] or set
+  return owned_sets[id]
+end
+
+for _, e in ipairs(list) do
+  e.owns_random = _M.owned(e, "random")
+  e.owned_set = owned_set_of(e)
+end
+
 -- ------------------------------------------------------------------------
 -- parameters: types and validation
 -- ------------------------------------------------------------------------
@@ -201,12 +225,13 @@ _M.types = checkers
 -- @tparam table|nil params the caller's parameters
 -- @return fields, plain; or nil, err
 function _M.validate(row, params)
-  if params == nil then params = {} end
   if type(params) ~= "table" then
-    return nil, "parameters must be a table"
+    if params ~= nil then return nil, "parameters must be a table" end
+    params = {}
   end
   local fields, plain = {}, {}
-  local passwords, encrypt = row.passwords, row.encrypt
+  local passwords, encrypt, kinds = row.passwords, row.encrypt, row.params
+  local owned_set = row.owned_set or owned_set_of(row)
   for k, v in pairs(params) do
     if type(k) ~= "string" then return nil, "parameter names must be strings" end
     if passwords[k] then
@@ -214,10 +239,10 @@ function _M.validate(row, params)
       plain[passwords[k]] = v
     elseif encrypt and encrypt[k] then
       return nil, format("pass the plaintext as '%s', not '%s'", encrypt[k], k)
-    elseif _M.owned(row, k) then
+    elseif owned_set[k] then
       return nil, format("parameter '%s' is filled in by the client", k)
     else
-      local kind = row.params[k]
+      local kind = kinds[k]
       if not kind then
         return nil, format("unknown parameter '%s'", k)
       end
@@ -228,10 +253,15 @@ function _M.validate(row, params)
       fields[k] = value
     end
   end
-  for k, v in pairs(row.defaults or {}) do
-    if fields[k] == nil then fields[k] = v end
+  local defaults = row.defaults
+  if defaults then
+    for k, v in pairs(defaults) do
+      if fields[k] == nil then fields[k] = v end
+    end
   end
-  for _, name in ipairs(row.required) do
+  local required = row.required
+  for i = 1, #required do
+    local name = required[i]
     local alias = encrypt and encrypt[name]
     local v
     if alias then v = plain[name] else v = fields[name] end

@@ -220,7 +220,7 @@ local function execute(self, e, build, arg, opts)
       local token, terr, _, tkind = self.tokens:renew(auth, deadline)
       if not token then
         local why = format("access token rejected (%s) and renewal failed: %s", tostring(rcode), tostring(terr))
-        return fail(self, e, why, rcode, extra, tkind == "timeout" and "timeout" or "auth")
+        return fail(self, e, why, rcode, extra, (tkind == "timeout" or tkind == "network") and tkind or "auth")
       end
       auth = token
     elseif rcode == 5420 and e.params.ts and not resigned
@@ -274,6 +274,33 @@ local function with_defaults(self, e, params)
     return copy
   end
   return params
+end
+
+-- Apart from `new`: a closure over `self` there would keep LuaJIT from compiling
+-- it even when there is no hook, and in nginx a client is made per request.
+local function hooked_log(self, hook)
+  return logger.new(hook, function() return self:secrets() end)
+end
+
+-- The token keeper's two ways to renew, as calls of the client that owns it
+-- (their last argument): functions of the module, so that making a client
+-- makes no closure (nginx makes one per request).
+local function time_to(deadline)
+  local l = deadline - time.monotonic()
+  if l <= 0 then return nil end
+  return l
+end
+
+local function refresh_tokens(t, deadline, self)
+  local l = time_to(deadline)
+  if not l then return nil, "deadline exceeded before the token refresh", nil, "timeout" end
+  return self:call("refreshToken", { refreshToken = t.refresh_token }, { deadline = l })
+end
+
+local function login_again(deadline, self)
+  local l = time_to(deadline)
+  if not l then return nil, "deadline exceeded before the login", nil, "timeout" end
+  return self:login(nil, { deadline = l })
 end
 
 -- ------------------------------------------------------------------------
@@ -482,6 +509,49 @@ function Client:secrets(extra)
   return list
 end
 
+--- The access token for an authenticated call: the stored one, or one renewed
+-- first when it is about to expire (single-flight across the store's users, within
+-- the deadline). For code that sends requests of its own, as `quecapi.gateway` does.
+-- @tparam[opt] table opts `deadline` (seconds, default the retry policy's)
+-- @return the token (the `Authorization` value), or nil, err, code, kind
+function Client:access_token(opts)
+  local ok, err = check_opts(opts)
+  if not ok then return nil, "access_token: " .. err, nil, "usage" end
+  local deadline = time.monotonic() + (opts and opts.deadline or self.retry.deadline)
+  local token, code, kind
+  token, err, code, kind = self.tokens:access(deadline)
+  if not token then
+    return nil, "access_token: " .. redact.line(redact.text(tostring(err), self:secrets())), code, kind
+  end
+  return token
+end
+
+--- The stored access token of another token key (see `with_token_key`) when it is
+-- usable and not due for renewal, else nil. Nothing is sent, logged or renewed.
+-- @tparam string key a token key (the `token_key` option's kind)
+-- @treturn string|nil
+function Client:peek_token(key)
+  return self.tokens:peek(config.store_key(self.origin, key))
+end
+
+--- A client like this one whose tokens are kept under another token key (the
+-- `token_key` option): one per user of a gateway. Made without I/O; the store,
+-- transport and settings are this client's.
+-- @tparam string key
+-- @return a `Client`
+function Client:with_token_key(key)
+  local c = {}
+  for k, v in pairs(self) do c[k] = v end
+  setmetatable(c, client_mt)
+  c.token_key = config.store_key(self.origin, key)
+  if self.log_hook then c.log = hooked_log(c, self.log_hook) end
+  c.tokens = tokens.new {
+    store = c.store, key = c.token_key, clock = c.clock, margin = c.refresh_margin, lock_timeout = c.lock_timeout,
+    refresh = refresh_tokens, login = c.account and login_again or nil, owner = c,
+  }
+  return c
+end
+
 --- The user id (`uid` claim) of the current access token, or nil, err.
 -- The token is read, not verified (the platform verifies it on every use).
 -- @treturn string|nil
@@ -500,8 +570,9 @@ end
 
 --- Open the realtime channel: property reports, online changes, command
 -- acknowledgements and errors pushed by the platform over MQTT (over secure
--- WebSocket), and commands sent back the same way. Plain Lua only (it blocks);
--- see `quecapi.realtime.channel` and the README's Realtime section.
+-- WebSocket), and commands sent back the same way. In plain Lua over Paho
+-- (blocking); inside nginx (timers, request handlers) over cosockets. See
+-- `quecapi.realtime.connection`, `quecapi.realtime.hub` and the README's Realtime section.
 -- @tparam table opts `devices` (required, may be empty: `{ { productKey, deviceKey }, ... }`),
 --   `url` (default `realtime_url()`), `ca_file` (default the client's), `keepalive` (40 s),
 --   `watchdog` (300 s, or false), `connect_timeout` (10 s), `max_message` (1 MiB)
@@ -539,37 +610,11 @@ end
 -- construction
 -- ------------------------------------------------------------------------
 
--- Apart from `new`: a closure over `self` there would keep LuaJIT from compiling
--- it even when there is no hook, and in nginx a client is made per request.
-local function hooked_log(self, hook)
-  return logger.new(hook, function() return self:secrets() end)
-end
-
--- The token keeper's two ways to renew, as calls of this client.
-local function renewals(self)
-  local function left(deadline)
-    local l = deadline - time.monotonic()
-    if l <= 0 then return nil end
-    return l
-  end
-  local function refresh(t, deadline)
-    local l = left(deadline)
-    if not l then return nil, "deadline exceeded before the token refresh", nil, "timeout" end
-    return self:call("refreshToken", { refreshToken = t.refresh_token }, { deadline = l })
-  end
-  local function login(deadline)
-    local l = left(deadline)
-    if not l then return nil, "deadline exceeded before the login", nil, "timeout" end
-    return self:login(nil, { deadline = l })
-  end
-  return refresh, self.account and login or nil
-end
-
 --- Make a client (`quecapi.new`). No network I/O happens here.
 -- @tparam table options `user_domain`, `user_domain_secret` (required); `region` or
 --   `base_url`; `allow_http`; `fallback_user_domain`; `account`; `timeout`,
 --   `connect_timeout`; `retry`; `ca_file`, `verify`; `max_body`; `headers`, `lang`;
---   `transport`; `token_store`, `token_file`, `token_dict`, `token_key`,
+--   `transport`; `token_store`, `token_file`, `token_dict`, `redis`, `token_key`,
 --   `refresh_margin`, `lock_timeout`; `log`; `clock`, `random`; `user_agent`
 --   (see `quecapi.config`)
 -- @return a `Client`, or nil, err, nil, "config"
@@ -596,6 +641,9 @@ function _M.new(options)
     random = s.random,
     account = s.account,
     token_key = s.token_key,
+    refresh_margin = s.refresh_margin,
+    lock_timeout = s.lock_timeout,
+    log_hook = s.log,
     store = s.store,
     transport = s.transport,
     retry = s.retry,
@@ -603,12 +651,10 @@ function _M.new(options)
   self.log = s.log and hooked_log(self, s.log) or logger.noop
   local known = self.fallback and domain_in_use[domain_key(self)]
   if known then use_domain(self, known) end
-  local refresh, login = renewals(self)
   self.tokens = tokens.new {
     store = s.store, key = s.token_key, clock = s.clock,
     margin = s.refresh_margin, lock_timeout = s.lock_timeout,
-    refresh = refresh, login = login,
-    log = function(...) return self.log(...) end,
+    refresh = refresh_tokens, login = self.account and login_again or nil, owner = self,
   }
   return self
 end

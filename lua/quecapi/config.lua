@@ -53,7 +53,7 @@ local OPTIONS = {
   token_key = "string", token_file = "string", token_dict = "string", max_body = "number",
   account = "table", refresh_margin = "number", lock_timeout = "number", retry = "any",
   log = "function", user_agent = "string", allow_http = "boolean",
-  headers = "table", lang = "string", fallback_user_domain = "table",
+  headers = "table", lang = "string", fallback_user_domain = "table", redis = "table",
 }
 
 -- Headers the client writes itself: a `headers` option must not contradict them.
@@ -65,6 +65,7 @@ local OWN_HEADERS = {
 
 -- The `headers` and `lang` options as one table of extra headers, or nil, err.
 local function extra_headers(config)
+  if config.headers == nil and config.lang == nil then return false end
   local out = {}
   for k, v in pairs(config.headers or {}) do
     if type(k) ~= "string" or not find(k, "^[%w!#$%%&'*+%-.^_`|~]+$") then
@@ -116,6 +117,12 @@ local function check_domain(d)
   return true
 end
 
+-- Stores and transports that keep nothing of their own between calls (a shared
+-- dict's store, the cosocket transport) are made once per process and option
+-- set, and shared by the clients made from them: nginx makes a client per request.
+local shared = {}
+local shared_redis = setmetatable({}, { __mode = "k" })
+
 local function make_store(config)
   local store = config.token_store or _M.DEFAULTS.token_store
   if type(store) == "table" then
@@ -135,15 +142,45 @@ local function make_store(config)
     return require("quecapi.store.file").new { path = path }
   end
   if store == "shdict" then
-    return require("quecapi.store.shdict").new { dict = config.token_dict or _M.DEFAULTS.token_dict }
+    local dict = config.token_dict or _M.DEFAULTS.token_dict
+    local key = "shdict " .. dict
+    local made = shared[key]
+    if made then return made end
+    local err
+    made, err = require("quecapi.store.shdict").new { dict = dict }
+    if made then shared[key] = made end
+    return made, err
   end
-  return nil, "token_store must be \"memory\", \"file\", \"shdict\" or a store table"
+  if store == "redis" then
+    local opts = config.redis
+    if type(opts) ~= "table" then
+      return nil, "token_store \"redis\" needs the option redis = { url = ... } (or host, port, password, db, "
+        .. "prefix, sentinel, timeout)"
+    end
+    -- one store (and its connections) per options table: clients made per request share it
+    local made = shared_redis[opts]
+    if made then return made end
+    local err
+    made, err = require("quecapi.store.redis").new(opts)
+    if made then shared_redis[opts] = made end
+    return made, err
+  end
+  return nil, "token_store must be \"memory\", \"file\", \"shdict\", \"redis\" or a store table"
 end
 
 local function make_transport(config)
   local t = config.transport or _M.DEFAULTS.transport
   local opts = { verify = config.verify ~= false, ca_file = config.ca_file }
-  if t == "auto" or t == "curl" or t == "ngx" then
+  if t == "ngx" then
+    local key = (opts.verify and "ngx verify " or "ngx noverify ") .. (opts.ca_file or "")
+    local made = shared[key]
+    if not made then
+      made = require("quecapi.transport.ngx").new(opts)
+      shared[key] = made
+    end
+    return made
+  end
+  if t == "auto" or t == "curl" then
     return require("quecapi.transport." .. t).new(opts)
   end
   if type(t) == "table" and type(t.request) == "function" then return t end
@@ -198,6 +235,45 @@ local function account_key(a)
   return ":" .. (a.email or ((a.internationalCode or "86") .. "-" .. a.phone))
 end
 
+-- What a base URL (or, without one, a region) comes to: the URL without trailing
+-- slashes, its origin, scheme and host, and its realtime URL; or nil, err.
+-- Worked out once per process and URL: nginx makes a client per request.
+local bases, n_bases = {}, 0
+local MAX_BASES = 64
+
+local function base_of(base_url, region)
+  local key = base_url or ("\0" .. region)
+  local b = bases[key]
+  if b then return b end
+  local given = base_url
+  if not base_url then
+    base_url = REGIONS[region]
+    if not base_url then return nil, format("unknown region '%s' (cn, eu, us)", redact.line(region)) end
+  end
+  if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s%c?#]") then
+    return nil, "base_url must be an http(s) URL without query or fragment"
+  end
+  base_url = gsub(base_url, "/+$", "")
+  local origin, scheme, host = origin_of(base_url)
+  if not origin then return nil, scheme end
+  b = {
+    base_url = base_url, origin = origin, scheme = scheme, host = host,
+    realtime_url = realtime_for(base_url, not given and region or nil),
+  }
+  if n_bases >= MAX_BASES then bases, n_bases = {}, 0 end
+  bases[key], n_bases = b, n_bases + 1
+  return b
+end
+
+--- The key tokens are stored under for a base URL's origin and a token key (the
+-- `token_key` option): one origin's tokens are never sent to another.
+-- @tparam string origin `origin_of(base_url)`
+-- @tparam string key
+-- @treturn string
+function _M.store_key(origin, key)
+  return origin .. " " .. key
+end
+
 --- Check the options of `quecapi.new` and work out the settings of a client.
 -- @tparam table options
 -- @return settings, or nil, err (without the "quecapi.new: " prefix)
@@ -211,18 +287,9 @@ function _M.resolve(options)
   for _, k in ipairs { "user_domain", "user_domain_secret" } do
     if options[k] == nil or options[k] == "" then return nil, format("'%s' is required", k) end
   end
-  local base_url = options.base_url
-  if not base_url then
-    local region = options.region or _M.DEFAULTS.region
-    base_url = REGIONS[region]
-    if not base_url then return nil, format("unknown region '%s' (cn, eu, us)", redact.line(region)) end
-  end
-  if not find(base_url, "^https?://[^/%s?#]+") or find(base_url, "[%s%c?#]") then
-    return nil, "base_url must be an http(s) URL without query or fragment"
-  end
-  base_url = gsub(base_url, "/+$", "")
-  local origin, scheme, host = origin_of(base_url)
-  if not origin then return nil, scheme end
+  local b, berr = base_of(options.base_url, options.region or _M.DEFAULTS.region)
+  if not b then return nil, berr end
+  local base_url, origin, scheme, host = b.base_url, b.origin, b.scheme, b.host
   if scheme == "http" and not is_loopback(host) and not options.allow_http then
     return nil, format("base_url is plain http to %s: tokens and passwords would cross the network "
       .. "unencrypted (use https, or set allow_http = true)", host)
@@ -260,7 +327,7 @@ function _M.resolve(options)
   return {
     base_url = base_url,
     origin = origin,
-    realtime_url = realtime_for(base_url, not options.base_url and (options.region or d.region) or nil),
+    realtime_url = b.realtime_url,
     primary = { user_domain = options.user_domain, user_domain_secret = options.user_domain_secret },
     fallback = fallback,
     headers = headers or nil,
@@ -275,7 +342,7 @@ function _M.resolve(options)
     random = options.random or require("quecapi.core").random_string,
     account = options.account,
     -- one origin's tokens are never sent to another
-    token_key = origin .. " " .. (options.token_key or (options.user_domain .. account_key(options.account))),
+    token_key = _M.store_key(origin, options.token_key or (options.user_domain .. account_key(options.account))),
     store = store,
     transport = transport,
     retry = policy,

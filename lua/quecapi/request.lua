@@ -12,9 +12,11 @@ local core = require "quecapi.core"
 local json = require "quecapi.json"
 local catalog = require "quecapi.catalog"
 
-local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
+local type, pairs, ipairs, tostring, next, setmetatable, error = type, pairs, ipairs, tostring, next, setmetatable,
+  error
 local format, gsub, byte, find, sub = string.format, string.gsub, string.byte, string.find, string.sub
 local concat, sort = table.concat, table.sort
+local floor = math.floor
 
 local _M = {}
 
@@ -50,7 +52,9 @@ function _M.fill(ctx, row, fields, plain)
   local p = row.params
   if p.userDomain then fields.userDomain = ctx.user_domain end
   if p.ts then fields.ts = ctx:now_ms() end
-  if owned(row, "random") then
+  local owns_random = row.owns_random
+  if owns_random == nil then owns_random = owned(row, "random") end
+  if owns_random then
     local random = ctx.random(RANDOM_LENGTH)
     if p.random then fields.random = random end
     if row.encrypt then
@@ -84,24 +88,68 @@ local function escape_byte(c)
   return format("%%%02X", byte(c))
 end
 
+local UNRESERVED = "[^%w%-%._~]"
+
 local function url_escape(s)
-  return (gsub(s, "[^%w%-%._~]", escape_byte))
+  if not find(s, UNRESERVED) then return s end
+  return (gsub(s, UNRESERVED, escape_byte))
 end
 _M.url_escape = url_escape
 
+-- Field names escaped once: the same few go into every query string. Bounded, as
+-- a generic request's query may name anything. Values are never kept (secrets).
+local MAX_NAMES = 512
+local escaped_names, n_names = {}, 0
+
+local function escaped_name(k)
+  local e = escaped_names[k]
+  if not e then
+    e = url_escape(k)
+    if n_names >= MAX_NAMES then escaped_names, n_names = {}, 0 end
+    escaped_names[k], n_names = e, n_names + 1
+  end
+  return e
+end
+
+-- The text of small whole numbers (page numbers and sizes, types), kept once made.
+local SMALL_MAX = 1024
+local small = {}
+
+-- A value's escaped wire text. A whole number within 2^53 is written in digits
+-- and "-" (number_text), which need no escaping.
+local function escaped_value(v)
+  if type(v) == "number" and v == floor(v) and v > -2^53 and v < 2^53 then
+    if v < 1 or v >= SMALL_MAX then return number_text(v) end
+    local text = small[v]
+    if not text then
+      text = number_text(v)
+      small[v] = text
+    end
+    return text
+  end
+  return url_escape(wire_string(v))
+end
+
 --- "?a=1&b=2" of the fields (only `names` when given), sorted, or "".
 local function query_string(fields, names)
-  local keys = {}
+  local keys, n = {}, 0
   for k in pairs(fields) do
-    if not names or names[k] then keys[#keys + 1] = k end
+    if not names or names[k] then
+      n = n + 1
+      keys[n] = k
+    end
   end
-  if #keys == 0 then return "" end
+  if n == 0 then return "" end
+  if n == 1 then
+    local k = keys[1]
+    return "?" .. escaped_name(k) .. "=" .. escaped_value(fields[k])
+  end
   sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do
-    parts[i] = url_escape(k) .. "=" .. url_escape(wire_string(fields[k]))
+  for i = 1, n do
+    local k = keys[i]
+    keys[i] = escaped_name(k) .. "=" .. escaped_value(fields[k])
   end
-  return "?" .. concat(parts, "&")
+  return "?" .. concat(keys, "&")
 end
 _M.query_string = query_string
 
@@ -189,6 +237,9 @@ local function call_secrets(fields, plain, is_secret, list)
   return list
 end
 
+-- The secrets of a call that has none: shared, so it is never written to.
+local NO_SECRETS = setmetatable({}, { __newindex = function() error("the list of no secrets is read-only", 2) end })
+
 -- Any field named secret anywhere in the catalog, for requests outside it.
 local ANY_SECRET = {}
 for _, name in ipairs(catalog.SECRET_FIELDS) do ANY_SECRET[name] = true end
@@ -205,6 +256,7 @@ function _M.prepare(ctx, row, params, auth)
   local req
   req, err = _M.build(ctx, row, fields, auth)
   if not req then return nil, err end
+  if next(plain) == nil and next(row.secret_set) == nil then return req, NO_SECRETS end
   return req, call_secrets(fields, plain, row.secret_set)
 end
 

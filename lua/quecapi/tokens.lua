@@ -3,8 +3,9 @@
 --     local t = tokens.new {
 --       store = store, key = "https://host:443 C.DM.1:86-138...",
 --       margin = 300, lock_timeout = 15, clock = now_ms, log = log,
---       refresh = function(current, deadline) ... end,   -- -> res or nil, err, code, kind
---       login = function(deadline) ... end,              -- optional, same results
+--       refresh = function(current, deadline, owner) ... end,   -- -> res or nil, err, code, kind
+--       login = function(deadline, owner) ... end,              -- optional, same results
+--       owner = client,                                         -- optional
 --     }
 --
 -- Tokens live in the store under `key` as `{access_token, access_expires,
@@ -13,7 +14,9 @@
 -- seconds: with the refresh token when there is a valid one, else by logging in
 -- again when a `login` function was given. The two functions make the calls
 -- (their answers are saved by the caller's pipeline through `save`); this module
--- never reaches into the client.
+-- never reaches into the client. They get `owner` as their last argument, and
+-- with an owner the log is the owner's `log` at the time of logging: a client
+-- made per request (nginx) hands in plain functions instead of making closures.
 --
 -- Renewal is single-flight: the store's lock lets one caller (one nginx worker,
 -- one process) renew while the others wait and then pick up its result. Every
@@ -36,12 +39,19 @@ local mt = { __index = Tokens }
 
 --- Make the token keeper of one account.
 -- @tparam table o `store`, `key`, `margin`, `lock_timeout`, `clock` (wall ms),
---   `refresh(current, deadline)`, optional `login(deadline)`, `log(level, fmt, ...)`
+--   `refresh(current, deadline, owner)`, optional `login(deadline, owner)`,
+--   `log(level, fmt, ...)` or `owner` (whose `log` is used), optional `owner`
 function _M.new(o)
   return setmetatable({
     store = o.store, key = o.key, margin = o.margin, lock_timeout = o.lock_timeout,
-    clock = o.clock, refresh = o.refresh, login = o.login, log = o.log,
+    clock = o.clock, refresh = o.refresh, login = o.login, log = o.log, owner = o.owner,
   }, mt)
+end
+
+local function log(self, level, fmt, ...)
+  local owner = self.owner
+  if owner then return owner.log(level, fmt, ...) end
+  return self.log(level, fmt, ...)
 end
 
 local function is_time(v)
@@ -65,17 +75,19 @@ function _M.problem(t)
 end
 
 --- The stored tokens; nil when there are none or what is stored is unusable
--- (logged). A store that refuses to answer (an unsafe token file) gives nil, err.
+-- (logged). A store that refuses to answer (an unsafe token file) gives nil, err;
+-- the kind is the store's third result when it gives one (a store over the
+-- network: "network"), else "config".
 -- @return tokens, or nil (none), or nil, err, kind
 function Tokens:get()
-  local t, err = self.store:get(self.key)
+  local t, err, kind = self.store:get(self.key)
   if t == nil then
-    if err then return nil, tostring(err), "config" end
+    if err then return nil, tostring(err), kind == "network" and "network" or "config" end
     return nil
   end
   local problem = _M.problem(t)
   if problem then
-    self.log("warn", "ignoring the stored tokens (%s): logging in again", problem)
+    log(self, "warn", "ignoring the stored tokens (%s): logging in again", problem)
     return nil
   end
   return t
@@ -133,11 +145,11 @@ end
 local function renew_locked(self, t, deadline)
   local res, err, code, kind
   if refreshable(self, t) then
-    res, err, code, kind = self.refresh(t, deadline)
-    if not res then self.log("warn", "token refresh failed: %s", err) end
+    res, err, code, kind = self.refresh(t, deadline, self.owner)
+    if not res then log(self, "warn", "token refresh failed: %s", err) end
   end
   if not res and self.login and time_left(deadline) > 0 then
-    res, err, code, kind = self.login(deadline)
+    res, err, code, kind = self.login(deadline, self.owner)
   end
   return res, err, code, kind
 end
@@ -150,9 +162,9 @@ function Tokens:renew(stale, deadline)
   local left = time_left(deadline)
   if left <= 0 then return nil, "deadline exceeded before the token could be renewed", nil, "timeout" end
   local store, key = self.store, self.key
-  local handle, lock_err = true, nil
+  local handle, lock_err, lock_kind = true, nil, nil
   if store.lock then
-    handle, lock_err = store:lock(key, left < self.lock_timeout and left or self.lock_timeout)
+    handle, lock_err, lock_kind = store:lock(key, left < self.lock_timeout and left or self.lock_timeout)
   end
   -- Someone else may have renewed while we waited for the lock.
   local t, gerr, gkind = self:get()
@@ -166,8 +178,9 @@ function Tokens:renew(stale, deadline)
   end
   if not handle then
     if lock_err ~= "timeout" then
-      -- the store cannot lock at all (an unsafe or unwritable token file): say why
-      return nil, "cannot lock the tokens for renewal: " .. tostring(lock_err), nil, "config"
+      -- the store cannot lock at all (an unsafe or unwritable token file, Redis away): say why
+      return nil, "cannot lock the tokens for renewal: " .. tostring(lock_err), nil,
+        lock_kind == "network" and "network" or "config"
     end
     if time_left(deadline) <= 0 then
       return nil, "deadline exceeded while another caller renewed the token", nil, "timeout"
@@ -190,6 +203,18 @@ function Tokens:renew(stale, deadline)
   return t.access_token
 end
 
+--- The access token stored under `key` (by default the keeper's own) when it is
+-- usable and not yet due for renewal (see `access`), else nil. Never renews,
+-- never logs, never raises: a gateway asks it on every request.
+-- @tparam[opt] string key a store key
+-- @treturn string|nil
+function Tokens:peek(key)
+  local t = self.store:get(key or self.key)
+  if type(t) ~= "table" or _M.problem(t) then return nil end
+  if fresh(self, t, self.margin) then return t.access_token end
+  return nil
+end
+
 --- The access token for an authenticated call, renewed first when it is about to expire.
 -- @tparam number deadline monotonic seconds
 -- @return access token, or nil, err, code, kind
@@ -205,7 +230,7 @@ function Tokens:access(deadline)
   if token then return token end
   -- Renewal failed: an access token that has not yet expired is still worth sending.
   if fresh(self, t, 0) then
-    self.log("warn", "token renewal failed (%s); using the current token until it expires", err)
+    log(self, "warn", "token renewal failed (%s); using the current token until it expires", err)
     return t.access_token
   end
   return nil, err, code, kind

@@ -15,8 +15,8 @@
 
 local json = require "quecapi.json"
 
-local type, tostring, tonumber, pcall, setmetatable, rawget = type, tostring, tonumber, pcall,
-  setmetatable, rawget
+local type, tostring, tonumber, pcall, setmetatable, rawget, pairs = type, tostring, tonumber, pcall,
+  setmetatable, rawget, pairs
 local format = string.format
 local floor, random = math.floor, math.random
 
@@ -28,6 +28,11 @@ local DEFAULT_LOCK_TTL = 30
 local FIRST_STEP, MAX_STEP = 0.001, 0.05 -- seconds between two tries for a lock
 
 local counter = 0 -- makes handles unique within a worker
+
+-- The tokens last decoded from each entry, with the text they came from: a worker
+-- reads the same entry on every request, and decoding it again would give the
+-- same. Per store, bounded (a gateway keeps one entry per user).
+local MAX_DECODED = 1024
 
 --- Make a store on `ngx.shared[dict]`.
 -- @tparam table opts `dict` (required), `prefix` (default "quecapi:"), `lock_ttl` (seconds, 30)
@@ -56,16 +61,31 @@ function _M.new(opts)
     ngx = ngx, dict = dict, name = opts.dict,
     prefix = opts.prefix or DEFAULT_PREFIX,
     lock_ttl = ttl or DEFAULT_LOCK_TTL,
+    decoded = {}, n_decoded = 0,
   }, mt)
 end
 
---- The tokens stored under `key`, or nil.
+--- The tokens stored under `key`, or nil. Each call returns a table of its own.
 function _M:get(key)
-  local text = self.dict:get(self.prefix .. key)
+  local entry = self.prefix .. key
+  local text = self.dict:get(entry)
   if type(text) ~= "string" then return nil end
-  local tokens = json.decode(text)
-  if type(tokens) == "table" then return tokens end
-  return nil
+  local known = self.decoded[entry]
+  local tokens
+  if known and known[1] == text then
+    tokens = known[2]
+  else
+    tokens = json.decode(text)
+    if type(tokens) ~= "table" then return nil end
+    if self.n_decoded >= MAX_DECODED then self.decoded, self.n_decoded = {}, 0 end
+    self.decoded[entry], self.n_decoded = { text, tokens }, self.n_decoded + 1
+  end
+  local copy = {}
+  for k, v in pairs(tokens) do
+    if type(v) == "table" then return json.decode(text) end -- not tokens as quecapi keeps them
+    copy[k] = v
+  end
+  return copy
 end
 
 -- Seconds the entry should live: until the refresh token (or, without one, the

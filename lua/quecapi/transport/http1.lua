@@ -50,6 +50,29 @@ local BODYLESS_STATUS = { [204] = true, [304] = true }
 -- without a length (411), and the platform's gateway expects it on DELETE too.
 local EMPTY_BODY_LENGTH = { POST = true, PUT = true, PATCH = true, DELETE = true }
 
+-- Names and values met on every exchange (header names, Connection values) are
+-- worked out once: a table per kind, emptied when it reaches MAX_MEMO entries, so
+-- a server that makes up names cannot grow it without end.
+local MAX_MEMO = 256
+
+local function memo()
+  return { n = 0, t = {} }
+end
+
+local function remember(m, k, v)
+  if m.n >= MAX_MEMO then m.t, m.n = {}, 0 end
+  m.t[k], m.n = v, m.n + 1
+  return v
+end
+
+local lower_names = memo()
+
+local function lower_name(k)
+  local v = lower_names.t[k]
+  if v == nil then v = remember(lower_names, k, lower(k)) end
+  return v
+end
+
 -- ------------------------------------------------------------------------
 -- the request head
 -- ------------------------------------------------------------------------
@@ -61,7 +84,7 @@ function _M.head(r)
   local names, headers = r.names, r.headers
   local has_host, close = false, false
   for i = 1, #names do
-    local lk = lower(names[i])
+    local lk = lower_name(names[i])
     if lk == "host" then
       has_host = true
     elseif lk == "connection" then
@@ -162,8 +185,9 @@ local function read_line(c, limit, what)
   local i = find(buf, "\n", pos, true)
   local line
   if i then
-    line = sub(buf, pos, i - 1)
     c.pos = i + 1
+    if i > pos and byte(buf, i - 1) == 13 then return sub(buf, pos, i - 2) end
+    return sub(buf, pos, i - 1)
   else
     local pieces, size = { sub(buf, pos) }, #buf - pos + 1
     while true do
@@ -267,6 +291,20 @@ end
 
 local MALFORMED = "malformed header line in the response"
 
+-- A header line's name (the bytes before its first colon) as the table's key:
+-- lowercased, or false when it is empty or holds white space (the line is
+-- ignored, as the rules say).
+local field_names = memo()
+
+local function field_name(raw)
+  local v = field_names.t[raw]
+  if v == nil then
+    v = raw ~= "" and not find(raw, "[ \t\n\v\f\r]") and lower(raw) or false
+    remember(field_names, raw, v)
+  end
+  return v
+end
+
 --- The fields of a header block (lines[1] is the status line) as a table of
 -- lowercase names, by the rules above; nil, err when a line has no colon or the
 -- first one continues a field that is not there (libcurl refuses both too). The
@@ -293,10 +331,12 @@ function _M.parse_headers(lines)
         empty = false
       end
     else
-      if not find(line, ":", 1, true) then return nil, MALFORMED end
-      local name, s = match(line, "^([^: \t\n\v\f\r]+):[ \t\n\v\f\r]*()")
+      local colon = find(line, ":", 1, true)
+      if not colon then return nil, MALFORMED end
+      local name = field_name(sub(line, 1, colon - 1))
       if name then
-        name = lower(name)
+        local s, n = colon + 1, #line
+        while s <= n and is_space(byte(line, s)) do s = s + 1 end
         local e = last_nonspace(line, s)
         local value = sub(line, s, e)
         empty = e < s
@@ -312,7 +352,7 @@ function _M.parse_headers(lines)
           list[#list + 1] = value
         end
       end
-      last = name
+      last = name or nil
     end
   end
   for name, list in pairs(pieces) do
@@ -321,12 +361,18 @@ function _M.parse_headers(lines)
   return headers
 end
 
+-- The tokens of a header value (Connection: "keep-alive", "close"), as a set.
+local value_tokens = memo()
+
 local function has_token(value, token)
   if not value then return false end
-  for t in gmatch(lower(value), "[^,%s]+") do
-    if t == token then return true end
+  local set = value_tokens.t[value]
+  if not set then
+    set = {}
+    for t in gmatch(lower(value), "[^,%s]+") do set[t] = true end
+    remember(value_tokens, value, set)
   end
-  return false
+  return set[token] == true
 end
 
 --- Content-Length as a number; repeats must agree. nil when absent, false when invalid.

@@ -105,7 +105,7 @@ end
 -- not the whole timeout. With `fresh`, pooled connections are closed until a new
 -- one is made: they are as old as the one that just died under us.
 -- Returns whether the connection came from the pool; or nil, err, kind.
-local function open(self, c, r, pool, fresh)
+local function open(self, c, r, pool_opts, fresh)
   local sock = c.sock
   local limit = clock() + r.connect_timeout
   local by_deadline = c.deadline <= limit
@@ -119,7 +119,7 @@ local function open(self, c, r, pool, fresh)
     local ms = http1.ms_until(clock, limit)
     if not ms then return connect_timed_out(c, r, by_deadline, false) end
     sock:settimeout(ms)
-    local ok, err = sock:connect(addr, r.port, { pool = pool })
+    local ok, err = sock:connect(addr, r.port, pool_opts)
     if not ok then
       sock:close()
       if err == "timeout" then return connect_timed_out(c, r, by_deadline, false) end
@@ -159,6 +159,29 @@ local function open(self, c, r, pool, fresh)
   return reused
 end
 
+-- The connect options of each pool (its name), made once: a pool per scheme,
+-- host, port and verification. A verify=false connection must never be handed
+-- to a verifying client. Bounded, as the hosts requests go to are the callers'.
+local MAX_POOLS = 256
+local pools, n_pools = {}, 0
+
+local function pool_options(self, r)
+  local https = r.scheme == "https"
+  local id = https and (self.verify and "verify" or "noverify") or "plain"
+  local key = r.host .. ":" .. r.port
+  local by_host = pools[id]
+  local opts = by_host and by_host[key]
+  if opts then return opts end
+  if n_pools >= MAX_POOLS then pools, n_pools, by_host = {}, 0, nil end
+  if not by_host then
+    by_host = {}
+    pools[id] = by_host
+  end
+  opts = { pool = format("quecapi:%s:%s:%d:%s:%s", r.scheme, r.host, r.port, id, https and r.host or "") }
+  by_host[key], n_pools = opts, n_pools + 1
+  return opts
+end
+
 -- status, body, headers; or nil, err, kind, retry (the request may go again:
 -- a pooled connection died before any byte of its answer arrived).
 local function attempt(self, ngx, r, deadline, fresh)
@@ -169,11 +192,7 @@ local function attempt(self, ngx, r, deadline, fresh)
   end
   local c = http1.conn(sock, clock, deadline, r)
   if not http1.left_ms(c) then return http1.timed_out(c, "before connecting") end
-  local https = r.scheme == "https"
-  -- A verify=false connection must never be handed to a verifying client.
-  local pool = format("quecapi:%s:%s:%d:%s:%s", r.scheme, r.host, r.port,
-    https and (self.verify and "verify" or "noverify") or "plain", https and r.host or "")
-  local reused, err, kind = open(self, c, r, pool, fresh)
+  local reused, err, kind = open(self, c, r, pool_options(self, r), fresh)
   if reused == nil then return nil, err, kind end
 
   local head, body, close = http1.head(r)
