@@ -16,8 +16,14 @@ local format = string.format
 -- between them is how the page was fetched.
 local SUMMARY = [[ngx.say('{"total":', res.data.total, ',"devices":', #res.data.list, '}')]]
 
+-- The session cookie wrk sends to the gateway location (the token key of the
+-- user whose tokens init_by_lua stores).
+_M.GATEWAY_COOKIE = "qsid=bench"
+
 -- The http{} block: the token in a shared dict (set in init_by_lua, as a login
--- would have left it) and the client configurations the locations use.
+-- would have left it), the client configurations the locations use, and a
+-- gateway (quecapi.gateway) allowing user_device_list, with the same user's token
+-- stored under its session's key.
 local function http_block(o)
   return format([[
 lua_shared_dict quecapi 1m;
@@ -44,14 +50,36 @@ init_by_lua_block {
         curl = config { base_url = %q, transport = "curl", ca_file = %q },
     }
     assert(assert(quecapi.new(bench.ngx)):set_tokens { access_token = %q, access_expires = ngx.time() + 7200 })
+    bench.gateway = assert(require("quecapi.gateway").new {
+        client = { user_domain = base.user_domain, user_domain_secret = base.user_domain_secret,
+                   token_store = "shdict", token_dict = "quecapi", base_url = %q },
+        operations = { "user_device_list" },
+        prefix = "/gateway",
+        token_key = function() return ngx.var.cookie_qsid end,
+    })
+    assert(bench.gateway:client("bench"):set_tokens { access_token = %q, access_expires = ngx.time() + 7200 })
     package.loaded["bench.app"] = bench
 }
 ]], o.port, config.user_domain, config.user_domain_secret,
-    "https://localhost:" .. o.port, "https://127.0.0.1:" .. o.port, o.ca, o.token, o.token)
+    "https://localhost:" .. o.port, "https://127.0.0.1:" .. o.port, o.ca, o.token,
+    "https://localhost:" .. o.port, o.token)
 end
 
 -- The locations: /quecapi (ngx transport), /curl (curl transport), /proxy
--- (proxy_pass to the same URL with the same headers: the limit for nginx).
+-- (proxy_pass to the same URL with the same headers: the limit for nginx), and
+-- /gateway/ (quecapi.gateway in access_by_lua, then the same proxy_pass; the
+-- session cookie picks the token).
+local PROXY_SETTINGS = [[
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host localhost:%d;
+    proxy_ssl_server_name on;
+    proxy_ssl_name localhost;
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate %s;
+    proxy_ssl_session_reuse on;
+]]
+
 local function server_block(o)
   return format([[
 location = /quecapi {
@@ -73,18 +101,17 @@ location = /curl {
 }
 location = /proxy {
     proxy_pass https://fakecloud/v2/binding/enduserapi/userDeviceList?pageSize=%d;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header Host localhost:%d;
     proxy_set_header Authorization %q;
     proxy_set_header Accept application/json;
-    proxy_ssl_server_name on;
-    proxy_ssl_name localhost;
-    proxy_ssl_verify on;
-    proxy_ssl_trusted_certificate %s;
-    proxy_ssl_session_reuse on;
-}
-]], o.page_size, SUMMARY, o.page_size, SUMMARY, o.page_size, o.port, o.token, o.ca)
+%s}
+location /gateway/ {
+    access_by_lua_block { require("bench.app").gateway:access() }
+    proxy_pass https://fakecloud/;
+    proxy_set_header Cookie "";
+    proxy_set_header Accept application/json;
+%s}
+]], o.page_size, SUMMARY, o.page_size, SUMMARY, o.page_size, o.token,
+    format(PROXY_SETTINGS, o.port, o.ca), format(PROXY_SETTINGS, o.port, o.ca))
 end
 
 --- Start the nginx under test with one worker.
@@ -177,11 +204,14 @@ end
 --- One wrk run: requests/s, plus CPU microseconds per request spent by each
 -- group of processes in `watch` ({ name = {pid, ...} }). Any non-2xx answer or
 -- socket error fails the run: a fast error page must never pass for throughput.
-function _M.wrk(url, connections, seconds, watch)
+-- `header` (optional): one "Name: value" request header to send.
+function _M.wrk(url, connections, seconds, watch, header)
   local before = {}
   for name, pids in pairs(watch or {}) do before[name] = total_cpu(pids) end
   local threads = connections >= 2 and 2 or 1
-  local out = nginx.output(format("wrk -t%d -c%d -d%ds --timeout 30s %s 2>&1", threads, connections, seconds, url))
+  local h = header and ("-H '" .. header:gsub("'", "'\\''") .. "' ") or ""
+  local out = nginx.output(format("wrk -t%d -c%d -d%ds --timeout 30s %s%s 2>&1", threads, connections, seconds, h,
+    url))
   local rps = tonumber(out:match("Requests/sec:%s*([%d.]+)"))
   local total = tonumber(out:match("(%d+) requests in"))
   if not rps or not total or total == 0 then error("wrk " .. url .. " failed:\n" .. out, 2) end
