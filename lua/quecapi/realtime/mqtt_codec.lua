@@ -33,7 +33,7 @@ local type, ipairs = type, ipairs
 
 local _M = {}
 
---- Packet types (the high nibble of the first byte).
+-- Packet types (the high nibble of the first byte).
 _M.CONNECT, _M.CONNACK, _M.PUBLISH, _M.PUBACK = 1, 2, 3, 4
 _M.PUBREC, _M.PUBREL, _M.PUBCOMP = 5, 6, 7
 _M.SUBSCRIBE, _M.SUBACK, _M.UNSUBSCRIBE, _M.UNSUBACK = 8, 9, 10, 11
