@@ -49,7 +49,10 @@ init_by_lua_block {
         -- libcurl: one client per worker, so its keep-alive connection is reused
         curl = config { base_url = %q, transport = "curl", ca_file = %q },
     }
-    assert(assert(quecapi.new(bench.ngx)):set_tokens { access_token = %q, access_expires = ngx.time() + 7200 })
+    -- tokens are kept per origin: one set for each base URL
+    for _, c in ipairs { bench.ngx, bench.curl } do
+        assert(assert(quecapi.new(c)):set_tokens { access_token = %q, access_expires = ngx.time() + 7200 })
+    end
     bench.gateway = assert(require("quecapi.gateway").new {
         client = { user_domain = base.user_domain, user_domain_secret = base.user_domain_secret,
                    token_store = "shdict", token_dict = "quecapi", base_url = %q },
