@@ -11,7 +11,8 @@
 --
 -- Files in the run directory besides those: `broker-tokens` (the valid access
 -- tokens, rewritten by nginx), `broker-clients` (counters and connected Apps,
--- rewritten by the plugin), `mosquitto.log`, `device.log`, `device.ready`,
+-- rewritten by the plugin; `broker-clients.log`, a line per App connect),
+-- `mosquitto.log`, `device.log`, `device.ready`,
 -- `device.pid`, `mosquitto.pid`.
 --
 -- Plain Lua and shell commands (cc, python3, mosquitto), as ctl.
@@ -197,7 +198,9 @@ function _M.start(dir, opts)
     ok, err = write_text(dir .. "/" .. file[1], file[2])
     if not ok then return nil, "cannot write " .. dir .. "/" .. file[1] .. ": " .. tostring(err) end
   end
-  for _, name in ipairs { "broker-clients", "device.ready", "device.failed" } do os.remove(dir .. "/" .. name) end
+  for _, name in ipairs { "broker-clients", "broker-clients.log", "device.ready", "device.failed" } do
+    os.remove(dir .. "/" .. name)
+  end
   run(format("cd %s && umask 077 && %s device.py device.json </dev/null >>device.log 2>&1 &",
     quote(dir), quote(found.python)))
   for _ = 1, 300 do

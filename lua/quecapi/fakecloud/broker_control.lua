@@ -4,6 +4,10 @@
 --
 --   GET  /_fake/broker            { url, broker = "running" | "frozen" | "stopped", connected, clients,
 --                                   connects, disconnects, refused, restarts, start_ms, commands }
+--   GET  /_fake/broker/sessions?since=N&prefix=P
+--                                 { connects, peak, at }: the most Apps connected at once (with
+--                                  client ids starting with P, when given) seen at any App connect
+--                                  numbered above N, and the client ids of that moment
 --   POST /_fake/broker/drop       every App disconnected (the broker stays up) -> { dropped }
 --   POST /_fake/broker/restart    the broker stopped and started again, same port -> { start_ms }
 --   POST /_fake/broker/freeze     { seconds? } the broker stops answering (SIGSTOP) until thawed,
@@ -55,6 +59,24 @@ control.route("GET", "/_fake/broker", function()
     connects = s.connects, disconnects = s.disconnects, refused = s.refused,
     restarts = status.restarts, start_ms = status.start_ms, commands = json.array(state.commands),
   }
+end)
+
+-- Two sessions of one account at once: the plugin writes a line at every App
+-- connect with every App connected then, so any overlap shows in one line.
+control.route("GET", "/_fake/broker/sessions", function()
+  local args = ngx.req.get_uri_args()
+  local since, prefix = tonumber(args.since) or 0, type(args.prefix) == "string" and args.prefix or ""
+  local out = { connects = realtime.stats().connects, peak = 0, at = json.array {} }
+  for _, line in ipairs(realtime.connect_log()) do
+    if line.connect > since then
+      local ids = {}
+      for _, id in ipairs(line.clients) do
+        if id:sub(1, #prefix) == prefix then ids[#ids + 1] = id end
+      end
+      if #ids > out.peak then out.peak, out.at = #ids, json.array(ids) end
+    end
+  end
+  return reply(out)
 end)
 
 -- The broker disconnects its Apps at once; the answer waits until its counts

@@ -20,6 +20,7 @@ return [==[
  * broker_plugin.lua say why it exists. Options (plugin_opt_*):
  *   tokens           file of valid tokens, "<expiry epoch s> <token>" a line
  *   stats            file this plugin rewrites: counters and connected Apps
+ *                    (and "<stats>.log", a line appended at every App connect)
  *   device_user      user name of the fake's device side (plain listener only)
  *   device_password  its password
  * Apps come over the WebSocket listener with an empty user name; the device
@@ -144,6 +145,28 @@ static void write_stats(void)
 	}
 }
 
+/* At every App connect one line more in "<stats>.log": the connect's number
+ * and every App connected at that moment, the new one last. Two sessions at
+ * once always show in the line of the later one's connect, however briefly
+ * they overlapped (GET /_fake/broker/sessions). */
+static void log_connect(void)
+{
+	char path[4096];
+	FILE *f;
+	struct app *a;
+
+	if(snprintf(path, sizeof(path), "%s.log", stats_path) >= (int)sizeof(path)) return;
+	f = fopen(path, "a");
+	if(f == NULL) return;
+	fprintf(f, "%ld", connects);
+	for(a = apps; a; a = a->next){
+		fputc(' ', f);
+		write_id(f, mosquitto_client_id(a->client));
+	}
+	fputc('\n', f);
+	fclose(f);
+}
+
 /* Counters survive a restart of the broker (the fake restarts it on demand):
  * read them back from the stats file a previous run left. */
 static void read_stats(void)
@@ -225,6 +248,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	}
 	connects++;
 	write_stats();
+	log_connect();
 	return MOSQ_ERR_SUCCESS;
 }
 

@@ -253,4 +253,23 @@ function _M.stats()
   return out
 end
 
+--- The plugin's line per App connect: `{ { connect = n, clients = { ids, the new one last } }, ... }`.
+function _M.connect_log()
+  local out = {}
+  local f = conf.dir and io.open(conf.dir .. "/broker-clients.log", "rb")
+  if not f then return out end
+  for line in f:lines() do
+    local n, rest = line:match("^(%d+)(.*)$")
+    if n then
+      local ids = {}
+      for id in rest:gmatch("%S+") do
+        ids[#ids + 1] = id:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+      end
+      out[#out + 1] = { connect = tonumber(n), clients = ids }
+    end
+  end
+  f:close()
+  return out
+end
+
 return _M

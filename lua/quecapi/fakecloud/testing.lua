@@ -179,6 +179,12 @@ end
 -- start_ms, commands = { the commands Apps published, with their outcome } }`.
 function _M.broker() return _M.control("GET", "/_fake/broker") end
 
+--- The most Apps connected at once since App connect number `since`, counting
+-- client ids that start with `prefix` (all when nil) -> `{ connects, peak, at }`.
+function _M.sessions(since, prefix)
+  return _M.control("GET", "/_fake/broker/sessions?since=" .. escape(since or 0) .. "&prefix=" .. escape(prefix or ""))
+end
+
 --- Disconnect every App (the broker stays up) -> `{ dropped, connected }`.
 function _M.drop() return _M.control("POST", "/_fake/broker/drop") end
 

@@ -598,6 +598,82 @@ function _M:unlock(key, handle)
   return true
 end
 
+-- ---------------------------------------------------------------------------
+-- for other quecapi modules that share the store's Redis (the realtime hub)
+-- ---------------------------------------------------------------------------
+
+--- `name` under the store's prefix.
+function _M:key(name)
+  return self.prefix .. name
+end
+
+--- One command to the master, with the store's connections, greeting,
+-- Sentinel and failure handling: the reply (nil for Redis's null), or nil,
+-- err, kind ("network" or "config", as for the store's own methods).
+function _M:call(name, ...)
+  local _, err = driver_here()
+  if err then return nil, err, "config" end
+  return command(self, name, ...)
+end
+
+-- Connections handed out by `connection`: the pool each came from (weak keys).
+local lent = setmetatable({}, { __mode = "k" })
+
+--- A connection to the master for the caller alone (SUBSCRIBE, BLPOP):
+-- greeted (AUTH, SELECT, through Sentinel checked to be the master), with
+-- `timeout` seconds for each send and receive. Give it back with
+-- `store:release(conn)` when it is in a normal state, else `conn:close()`.
+-- @return conn (lua-resty-redis's calling convention), or nil, err, kind
+function _M:connection(timeout)
+  local driver, err = driver_here()
+  if not driver then return nil, err, "config" end
+  local addr, merr, mkind = master(self, driver)
+  if not addr then return nil, merr, mkind end
+  local where = addr.host .. ":" .. addr.port
+  local rest_until = resting[where]
+  if rest_until and time.monotonic() < rest_until then
+    return nil, "redis " .. where .. ": not answering (it timed out moments ago)", "network"
+  end
+  local pool = "quecapi:redis:" .. where .. ":" .. self.pool_tag
+  local conn, fresh, ckind = driver.connect(self, addr, pool)
+  if not conn then
+    if self.sentinel then masters[self.sentinel.id] = nil end
+    return nil, unreachable(self, where, fresh), ckind or "network"
+  end
+  if fresh then
+    local gerr, gkind, neterr = greet(self, conn, driver)
+    if gerr then
+      driver.close(self, conn)
+      if neterr then return nil, unreachable(self, where, neterr), "network" end
+      return nil, "redis " .. where .. ": " .. redact.line(tostring(gerr)), gkind
+    end
+  end
+  conn:set_timeout(ceil((tonumber(timeout) or self.timeout) * 1000))
+  lent[conn] = { driver = driver, pool = pool, where = where }
+  return conn
+end
+
+--- Give back a connection from `connection` (to the pool in nginx).
+function _M:release(conn)
+  local l = lent[conn]
+  if not l then return end
+  lent[conn] = nil
+  conn:set_timeout(ceil(self.timeout * 1000))
+  l.driver.release(self, conn, l.pool)
+end
+
+--- The words and kind for a failure on a connection from `connection`:
+-- `replied` true when Redis answered with an error, else a network failure
+-- (a timeout makes the address rest, as for the store's own calls). Names
+-- Redis by host:port, never by URL.
+-- @return err, kind
+function _M:failure(conn, err, replied)
+  local l = lent[conn]
+  local where = l and l.where or "?"
+  if replied then return "redis " .. where .. ": " .. redact.line(tostring(err)), error_kind(err) end
+  return unreachable(self, where, err), "network"
+end
+
 --- Close the connections this store keeps open (plain Lua). Optional: they
 -- close when the store is collected or the process ends.
 function _M:close()
