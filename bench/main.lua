@@ -331,6 +331,8 @@ for _ = 1, REPS do
 end
 say("7/7 realtime in nginx (%d runs)", REPS)
 local rt_nginx_rows, rt_nginx_verdicts = require("realtime_nginx").run { reps = REPS, out = OUT }
+say("7/7 two nginx nodes sharing Redis (%d runs)", REPS)
+local fleet_rows, fleet_verdicts = require("fleet").run { reps = REPS, out = OUT }
 
 ---------------------------------------------------------------------------
 -- the table
@@ -499,6 +501,8 @@ for _, lua in ipairs(LUAS) do
 end
 for _, r in ipairs(rt_nginx_rows) do rows[#rows + 1] = r end
 for _, v in ipairs(rt_nginx_verdicts) do verdicts[#verdicts + 1] = v end
+for _, r in ipairs(fleet_rows) do rows[#rows + 1] = r end
+for _, v in ipairs(fleet_verdicts) do verdicts[#verdicts + 1] = v end
 
 local m = machine()
 local elapsed = core.monotonic() - started
