@@ -26,6 +26,7 @@
 --  - token lookup: what `store:get` costs a request with the Redis store (a
 --    pooled cosocket round trip and a JSON decode) and with the shdict store,
 --    20,000 lookups in a request handler (ngx.now() counts milliseconds).
+local stats = require "stats"
 local core = require "quecapi.core"
 local json = require "quecapi.json"
 local fake = require "support.fake"
@@ -59,28 +60,7 @@ local function device()
                             username = d.user, password = d.password, keepalive = 40 })
 end
 
-local function quantile(list, q)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  return t[math.max(1, math.ceil(#t * q))]
-end
-
-local function median(list) return quantile(list, 0.5) end
-
-local function spread(list)
-  local m = median(list)
-  if #list < 2 or m == 0 then return 0 end
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local function q(p)
-    local x = 1 + (#t - 1) * p
-    local i = math.floor(x)
-    return t[i] + (t[math.min(i + 1, #t)] - t[i]) * (x - i)
-  end
-  return (q(0.75) - q(0.25)) / m * 100
-end
+local quantile, median, spread = stats.quantile, stats.median, stats.spread
 
 local function num(v, unit)
   if v >= 100 then return format("%.0f %s", v, unit) end

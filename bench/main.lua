@@ -17,6 +17,7 @@ local fake = require "support.fake"
 local nginx = require "support.nginx"
 local openresty = require "openresty"
 local lib = require "lib"
+local stats = require "stats"
 
 local format = string.format
 local ROOT = nginx.root
@@ -78,14 +79,7 @@ local function lua_worker(lua, args, env)
   collect(format("%s %s %s bench/%s", env or "", lua_env(lua), lua, args))
 end
 
-local function median(list)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local n = #t
-  if n % 2 == 1 then return t[(n + 1) / 2] end
-  return (t[n / 2] + t[n / 2 + 1]) / 2
-end
+local median = stats.median
 
 local function value(name)
   local list = runs[name]
@@ -93,18 +87,10 @@ local function value(name)
   return median(list)
 end
 
--- The interquartile range of the runs, in percent of their median: how far the
--- middle half of the runs lies apart (one disturbed run does not move it).
+-- The spread of a measurement's runs (see stats.spread).
 local function spread(name)
-  local t, m = {}, value(name)
-  for i, v in ipairs(runs[name]) do t[i] = v end
-  table.sort(t)
-  local function quantile(q) -- linear interpolation between the closest runs
-    local x = 1 + (#t - 1) * q
-    local i = math.floor(x)
-    return t[i] + (t[math.min(i + 1, #t)] - t[i]) * (x - i)
-  end
-  return m > 0 and (quantile(0.75) - quantile(0.25)) / m * 100 or 0
+  value(name)
+  return stats.spread(runs[name])
 end
 
 ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 --  - latency: 200 reports, one every 10 ms; from the publish to the client's
 --    reading the `data:` line, both stamped with the machine's monotonic clock,
 --    for 1 client and for each of 100 clients; median and p99.
+local stats = require "stats"
 local core = require "quecapi.core"
 local json = require "quecapi.json"
 local fake = require "support.fake"
@@ -94,28 +95,7 @@ local function cpu(pid)
   return ((tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)) / 100
 end
 
-local function quantile(list, q)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  return t[math.max(1, math.ceil(#t * q))]
-end
-
-local function median(list) return quantile(list, 0.5) end
-
-local function spread(list)
-  local m = median(list)
-  if #list < 2 or m == 0 then return 0 end
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local function q(p)
-    local x = 1 + (#t - 1) * p
-    local i = math.floor(x)
-    return t[i] + (t[math.min(i + 1, #t)] - t[i]) * (x - i)
-  end
-  return (q(0.75) - q(0.25)) / m * 100
-end
+local quantile, median, spread = stats.quantile, stats.median, stats.spread
 
 -- (as the driver writes numbers; a unit with a leading space keeps it after the prefix)
 local function num(v, unit)

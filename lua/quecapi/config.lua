@@ -123,6 +123,16 @@ end
 local shared = {}
 local shared_redis = setmetatable({}, { __mode = "k" })
 
+-- What `make(arg)` made, kept in `cache` under `key` for the clients made later.
+local function once(cache, key, make, arg)
+  local made = cache[key]
+  if made then return made end
+  local err
+  made, err = make(arg)
+  if made then cache[key] = made end
+  return made, err
+end
+
 local function make_store(config)
   local store = config.token_store or _M.DEFAULTS.token_store
   if type(store) == "table" then
@@ -143,13 +153,7 @@ local function make_store(config)
   end
   if store == "shdict" then
     local dict = config.token_dict or _M.DEFAULTS.token_dict
-    local key = "shdict " .. dict
-    local made = shared[key]
-    if made then return made end
-    local err
-    made, err = require("quecapi.store.shdict").new { dict = dict }
-    if made then shared[key] = made end
-    return made, err
+    return once(shared, "shdict " .. dict, require("quecapi.store.shdict").new, { dict = dict })
   end
   if store == "redis" then
     local opts = config.redis
@@ -158,12 +162,7 @@ local function make_store(config)
         .. "prefix, sentinel, timeout)"
     end
     -- one store (and its connections) per options table: clients made per request share it
-    local made = shared_redis[opts]
-    if made then return made end
-    local err
-    made, err = require("quecapi.store.redis").new(opts)
-    if made then shared_redis[opts] = made end
-    return made, err
+    return once(shared_redis, opts, require("quecapi.store.redis").new, opts)
   end
   return nil, "token_store must be \"memory\", \"file\", \"shdict\", \"redis\" or a store table"
 end
@@ -173,12 +172,7 @@ local function make_transport(config)
   local opts = { verify = config.verify ~= false, ca_file = config.ca_file }
   if t == "ngx" then
     local key = (opts.verify and "ngx verify " or "ngx noverify ") .. (opts.ca_file or "")
-    local made = shared[key]
-    if not made then
-      made = require("quecapi.transport.ngx").new(opts)
-      shared[key] = made
-    end
-    return made
+    return once(shared, key, require("quecapi.transport.ngx").new, opts)
   end
   if t == "auto" or t == "curl" then
     return require("quecapi.transport." .. t).new(opts)
