@@ -113,6 +113,7 @@ build = {
       ["quecapi.realtime.events"] = "lua/quecapi/realtime/events.lua",
       ["quecapi.realtime.fleet"] = "lua/quecapi/realtime/fleet.lua",
       ["quecapi.realtime.hub"] = "lua/quecapi/realtime/hub.lua",
+      ["quecapi.realtime.hub_fleet"] = "lua/quecapi/realtime/hub_fleet.lua",
       ["quecapi.realtime.mqtt_codec"] = "lua/quecapi/realtime/mqtt_codec.lua",
       ["quecapi.realtime.ngx_link"] = "lua/quecapi/realtime/ngx_link.lua",
       ["quecapi.realtime.topics"] = "lua/quecapi/realtime/topics.lua",
