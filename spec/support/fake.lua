@@ -2,6 +2,7 @@
 -- (quecapi.fakecloud.testing, asserting every answer), raw API requests, and a
 -- client configured for it.
 local core = require "quecapi.core"
+local poll = require "support.poll"
 local json = require "quecapi.json"
 local config = require "quecapi.fakecloud.config"
 local ctl = require "quecapi.fakecloud.ctl"
@@ -123,13 +124,7 @@ function _M.burst(productKey, deviceKey, opts) return assert(testing.burst(produ
 -- Wait until check(GET /_fake/broker) is true (at most `timeout` seconds,
 -- default 5); the last answer either way, and whether the check passed.
 function _M.broker_until(check, timeout)
-  local deadline = core.monotonic() + (timeout or 5)
-  repeat
-    local b = _M.broker()
-    if check(b) then return b, true end
-    if core.monotonic() >= deadline then return b, false end
-    core.sleep(0.02)
-  until false
+  return poll(_M.broker, check, timeout or 5)
 end
 
 -- An App-side MQTT client independent of quecapi (python3 paho-mqtt over the

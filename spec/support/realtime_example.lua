@@ -10,6 +10,7 @@ local fake = require "support.fake"
 local nginx = require "support.nginx"
 local json = require "quecapi.json"
 local core = require "quecapi.core"
+local poll = require "support.poll"
 local shell = require "support.sh"
 
 local _M = {}
@@ -44,13 +45,7 @@ end
 
 --- Wait until check(status) holds (at most `timeout` seconds): the status, and whether it held.
 function Server:until_status(check, timeout)
-  local deadline = core.monotonic() + (timeout or 10)
-  while true do
-    local s = self:status()
-    if check(s) then return s, true end
-    if core.monotonic() > deadline then return s, false end
-    core.sleep(0.02)
-  end
+  return poll(function() return self:status() end, check, timeout)
 end
 
 function Server:error_log()

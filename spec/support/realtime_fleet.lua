@@ -13,6 +13,7 @@
 local nginx = require "support.nginx"
 local json = require "quecapi.json"
 local core = require "quecapi.core"
+local poll = require "support.poll"
 local shell = require "support.sh"
 
 local _M = {}
@@ -43,13 +44,7 @@ end
 
 --- Poll the status until check(status) holds, at most `timeout` seconds.
 function Node:until_status(check, timeout)
-  local deadline = core.monotonic() + (timeout or 10)
-  while true do
-    local s = self:status()
-    if check(s) then return s, true end
-    if core.monotonic() > deadline then return s, false end
-    core.sleep(0.02)
-  end
+  return poll(function() return self:status() end, check, timeout)
 end
 
 function Node:command(c)

@@ -8,7 +8,7 @@
 --   clients:close()
 local nginx = require "support.nginx"
 local json = require "quecapi.json"
-local core = require "quecapi.core"
+local poll = require "support.poll"
 local load = require "support.sse_load"
 
 local _M = {}
@@ -40,13 +40,7 @@ end
 
 --- Poll the run's status until check(status) holds (at most `timeout` seconds); the status and whether it held.
 function Clients:wait(name, check, timeout)
-  local deadline = core.monotonic() + (timeout or 10)
-  while true do
-    local s = self:status(name)
-    if check(s) then return s, true end
-    if core.monotonic() > deadline then return s, false end
-    core.sleep(0.02)
-  end
+  return poll(function() return self:status(name) end, check, timeout)
 end
 
 function Clients:stop(name)
