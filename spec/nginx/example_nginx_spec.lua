@@ -8,9 +8,7 @@ local nginx = require "support.nginx"
 local PHONE, PASSWORD = "13400000001", "example-pass-1"
 
 local shell = require "support.sh"
-local sh, read = shell.run, shell.read
-
-local function plain(s) return (s:gsub("%p", "%%%0")) end
+local read = shell.read
 
 describe("examples/nginx.conf", function()
   local dir, port, session
@@ -19,42 +17,17 @@ describe("examples/nginx.conf", function()
   setup(function()
     fake.reset()
     fake.user(PHONE, PASSWORD, 3)
-    dir = shell.tempdir()
-    assert(sh("mkdir -p " .. dir .. "/logs"))
-    local conf = read(root .. "/examples/nginx.conf")
-    local swaps = {
+    dir, port = nginx.start_example("nginx.conf", {
       { "/usr/local/share/lua/5.1/?.lua;;", root .. "/lua/?.lua;;" },
       { "/usr/local/lib/lua/5.1/?.so;;", root .. "/build/luajit/?.so;;" },
       { "/etc/ssl/certs/ca-certificates.crt", fake.ca },
-    }
-    for _, s in ipairs(swaps) do
-      local n
-      conf, n = conf:gsub(plain(s[1]), (s[2]:gsub("%%", "%%%%")))
-      assert.are.equal(1, n, "examples/nginx.conf no longer holds " .. s[1])
-    end
-    conf = nginx.user_directive() .. "\n" .. conf
-    local started = false
-    for _ = 1, 10 do
-      port = 19000 + math.random(0, 900)
-      local f = assert(io.open(dir .. "/nginx.conf", "wb"))
-      f:write((conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")))
-      f:close()
-      local env = ("QUECAPI_BASE_URL=%s QUECAPI_USER_DOMAIN=%s QUECAPI_USER_DOMAIN_SECRET=%s " ..
-                   "QUECAPI_PHONE=%s QUECAPI_PASSWORD=%s"):format(
-        fake.url:gsub("127%.0%.0%.1", "localhost"), fake.user_domain, fake.secret, PHONE, PASSWORD)
-      if sh(("env %s nginx -p %s -c %s/nginx.conf 2>>%s/logs/error.log"):format(env, dir, dir, dir)) then
-        started = true
-        break
-      end
-    end
-    assert.is_true(started, read(dir .. "/logs/error.log"))
+    }, ("QUECAPI_BASE_URL=%s QUECAPI_USER_DOMAIN=%s QUECAPI_USER_DOMAIN_SECRET=%s QUECAPI_PHONE=%s QUECAPI_PASSWORD=%s")
+      :format(fake.url:gsub("127%.0%.0%.1", "localhost"), fake.user_domain, fake.secret, PHONE, PASSWORD))
     session = assert(core.session())
   end)
 
   teardown(function()
-    if dir then
-      sh(("kill $(cat %s/logs/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.2; rm -rf %s"):format(dir, dir))
-    end
+    if dir then nginx.stop_example(dir) end
   end)
 
   local function call(method, path, body)

@@ -12,8 +12,6 @@ local sh, read = shell.run, shell.read
 local PHONE, PASSWORD = "13400000016", "gateway-pass-16"
 local LIST = "/api/v2/binding/enduserapi/userDeviceList"
 
-local function plain(s) return (s:gsub("%p", "%%%0")) end
-
 describe("[16] examples/gateway.conf", function()
   local dir, port, session, cookie
   local seen = {} -- every answer the browser got: status line, headers, body
@@ -65,47 +63,23 @@ describe("[16] examples/gateway.conf", function()
   setup(function()
     fake.reset()
     fake.user(PHONE, PASSWORD, 3)
-    dir = shell.tempdir()
-    assert(sh("mkdir -p " .. dir .. "/logs"))
     local root = nginx.root
     local fake_port = fake.url:match(":(%d+)$")
-    local conf = read(root .. "/examples/gateway.conf")
-    local swaps = {
-      { '"/usr/local/share/lua/5.1/?.lua;;"', '"' .. root .. '/lua/?.lua;;"', 1 },
-      { '"/usr/local/lib/lua/5.1/?.so;;"', '"' .. root .. '/build/luajit/?.so;;"', 1 },
+    dir, port = nginx.start_example("gateway.conf", {
+      { '"/usr/local/share/lua/5.1/?.lua;;"', '"' .. root .. '/lua/?.lua;;"' },
+      { '"/usr/local/lib/lua/5.1/?.so;;"', '"' .. root .. '/build/luajit/?.so;;"' },
       { "/etc/ssl/certs/ca-certificates.crt", fake.ca, 2 },
-      { 'local PLATFORM = "https://iot-api.quectelcn.com"', 'local PLATFORM = "https://localhost:' .. fake_port .. '"', 1 },
-      { "server iot-api.quectelcn.com:443;", "server 127.0.0.1:" .. fake_port .. ";", 1 },
-      { "proxy_set_header Host iot-api.quectelcn.com;", "proxy_set_header Host localhost;", 1 },
-      { "proxy_ssl_name iot-api.quectelcn.com;", "proxy_ssl_name localhost;", 1 },
-    }
-    for _, s in ipairs(swaps) do
-      local n
-      conf, n = conf:gsub(plain(s[1]), (s[2]:gsub("%%", "%%%%")))
-      assert.are.equal(s[3], n, "examples/gateway.conf no longer holds " .. s[1])
-    end
-    conf = nginx.user_directive() .. "\n" .. conf
-    local started = false
-    for _ = 1, 10 do
-      port = 19000 + math.random(0, 900)
-      local f = assert(io.open(dir .. "/nginx.conf", "wb"))
-      f:write((conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")))
-      f:close()
-      local env = ("QUECAPI_USER_DOMAIN=%s QUECAPI_USER_DOMAIN_SECRET=%s"):format(fake.user_domain, fake.secret)
-      if sh(("env %s nginx -p %s -c %s/nginx.conf 2>>%s/logs/error.log"):format(env, dir, dir, dir)) then
-        started = true
-        break
-      end
-    end
-    assert.is_true(started, read(dir .. "/logs/error.log"))
+      { 'local PLATFORM = "https://iot-api.quectelcn.com"', 'local PLATFORM = "https://localhost:' .. fake_port .. '"' },
+      { "server iot-api.quectelcn.com:443;", "server 127.0.0.1:" .. fake_port .. ";" },
+      { "proxy_set_header Host iot-api.quectelcn.com;", "proxy_set_header Host localhost;" },
+      { "proxy_ssl_name iot-api.quectelcn.com;", "proxy_ssl_name localhost;" },
+    }, ("QUECAPI_USER_DOMAIN=%s QUECAPI_USER_DOMAIN_SECRET=%s"):format(fake.user_domain, fake.secret))
     session = assert(core.session())
   end)
 
   teardown(function()
     fake.configure { access_ttl = 7200 }
-    if dir then
-      sh(("kill $(cat %s/logs/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.2; rm -rf %s"):format(dir, dir))
-    end
+    if dir then nginx.stop_example(dir) end
   end)
 
   it("[16] logs in through quecapi and answers the browser without the tokens", function()

@@ -261,4 +261,39 @@ function _M.start(opts)
   error("nginx started but does not answer:\n" .. log, 2)
 end
 
+local function plain(s) return (s:gsub("%p", "%%%0")) end
+
+--- Start one of examples/*.conf as shipped but for `swaps` and its port: each
+-- swap `{ from, to[, count] }` replaces plain text that must be found `count`
+-- times (default 1: an example that changed fails loudly), and the example's
+-- `listen 127.0.0.1:8080;` becomes a free port. `env` ("NAME=value ...") is
+-- the environment its `env` directives pass on. Stop it with `stop_example(dir)`.
+-- @return dir (the prefix, with logs/), port
+function _M.start_example(name, swaps, env)
+  local dir = tempdir()
+  run("mkdir -p " .. shell_quote(dir .. "/logs"))
+  local conf = read_file(_M.root .. "/examples/" .. name)
+  for _, sw in ipairs(swaps) do
+    local n
+    conf, n = conf:gsub(plain(sw[1]), (sw[2]:gsub("%%", "%%%%")))
+    if n ~= (sw[3] or 1) then error("examples/" .. name .. " no longer holds " .. sw[1], 2) end
+  end
+  conf = _M.user_directive() .. "\n" .. conf
+  for _ = 1, 10 do
+    local port = 19000 + random_below(900)
+    write_file(dir .. "/nginx.conf", (conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")))
+    if run(("env %s nginx -p %s -c %s/nginx.conf 2>>%s/logs/error.log"):format(env or "", shell_quote(dir),
+      shell_quote(dir), shell_quote(dir))) then
+      return dir, port
+    end
+  end
+  error("examples/" .. name .. " did not start:\n" .. (read_file(dir .. "/logs/error.log") or ""), 2)
+end
+
+--- Stop an example started by `start_example` and remove its prefix.
+function _M.stop_example(dir)
+  run(("kill $(cat %s/logs/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.2; rm -rf %s"):format(shell_quote(dir),
+    shell_quote(dir)))
+end
+
 return _M
