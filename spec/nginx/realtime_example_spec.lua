@@ -51,12 +51,14 @@ local function results(name)
   return r
 end
 
--- Wait until the run streams `n` clients and the hub counts them.
-local function streaming(name, n)
+-- Wait until the run streams `n` clients and the hub counts `total` subscribers
+-- (default n: this run's alone).
+local function streaming(name, n, total)
+  total = total or n
   local s, ok = clients:wait(name, function(st) return st.streaming >= n end, 20)
   assert(ok, "only " .. s.streaming .. " of " .. n .. " clients streaming")
-  local _, held = srv:until_status(function(st) return st.subscribers >= n end, 10)
-  assert(held, "the hub does not count " .. n .. " subscribers")
+  local _, held = srv:until_status(function(st) return st.subscribers >= total end, 10)
+  assert(held, "the hub does not count " .. total .. " subscribers")
 end
 
 -- Wait until every client that is still streaming holds `count` values.
@@ -152,7 +154,7 @@ describe("[15] examples/realtime.conf: Server-Sent Events from one connection pe
     for _ = 1, 5 do
       local name = run { n = 20, ping = #names == 0 }
       names[#names + 1] = name
-      streaming(name, 20 * #names)
+      streaming(name, 20, 20 * #names)
       before = srv:status()
       if before.per_worker[1] > 0 and before.per_worker[2] > 0 then break end
     end
