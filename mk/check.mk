@@ -25,9 +25,13 @@ CLANG        ?= clang
 # plain build (build/luajit), so under a sanitizer they would only repeat make test.
 SPECS        ?= spec/unit spec/integration spec/fakecloud spec/nginx/regressions_spec.lua \
                 spec/nginx/transport_contract_spec.lua
-# valgrind is the slowest run by far: it leaves out the fake cloud's own specs too
-# (they check the fake; the core's paths they take are the integration specs').
-VALGRIND_SPECS ?= $(filter-out spec/fakecloud,$(SPECS))
+# valgrind is the slowest run by far. Only the busted process runs under it (see
+# check-valgrind), so it also leaves out the specs whose work is done by the
+# processes they start (the command line, the examples) and the fake cloud's own.
+VALGRIND_SKIP  := spec/integration/cli_spec.lua spec/integration/examples_spec.lua \
+                  spec/integration/realtime_cli_spec.lua
+VALGRIND_SPECS ?= spec/unit $(filter-out $(VALGRIND_SKIP),$(sort $(wildcard spec/integration/*_spec.lua))) \
+                  $(filter spec/nginx/%,$(SPECS))
 CHECK_LUAS   ?= lua5.4 luajit
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := decrypt roundtrip headers request response json
