@@ -49,4 +49,19 @@ function _M.open(client, opts, env)
   })
 end
 
+--- Every device of the client's account (user_device_list, page by page) as a
+-- channel's `devices` list: for following them all (the hub, `quecapi watch`).
+-- @param client the client
+-- @return `{ { productKey, deviceKey }, ... }`, or nil, err, code, kind
+function _M.account_devices(client)
+  local list = {}
+  for device, err, code, kind in client:paginate("user_device_list", { pageSize = 100 }) do
+    if not device then return nil, err, code, kind end
+    if type(device.productKey) == "string" and type(device.deviceKey) == "string" then
+      list[#list + 1] = { productKey = device.productKey, deviceKey = device.deviceKey }
+    end
+  end
+  return list
+end
+
 return _M

@@ -80,6 +80,7 @@ local time = require "quecapi.time"
 local redact = require "quecapi.redact"
 local topics = require "quecapi.realtime.topics"
 local backoff_policy = require "quecapi.realtime.backoff"
+local connection = require "quecapi.realtime.connection"
 local hub_fleet = require "quecapi.realtime.hub_fleet"
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, pcall, next =
@@ -293,18 +294,6 @@ local function set_state(self, state)
   self.dict:set(key(self, "state"), json.encode(state))
 end
 
--- Every device of the account (user_device_list, page by page).
-local function account_devices(client)
-  local list = {}
-  for device, err, code, kind in client:paginate("user_device_list", { pageSize = 100 }) do
-    if not device then return nil, err, code, kind end
-    if type(device.productKey) == "string" and type(device.deviceKey) == "string" then
-      list[#list + 1] = { productKey = device.productKey, deviceKey = device.deviceKey }
-    end
-  end
-  return list
-end
-
 -- Run one command on the channel (rt nil: not connected): the answer.
 local function run_command(c, rt)
   if not rt then
@@ -353,7 +342,7 @@ local function open(self, client)
   local devices = self.devices
   if not devices then
     local err, code, kind
-    devices, err, code, kind = account_devices(client)
+    devices, err, code, kind = connection.account_devices(client)
     if not devices then return nil, "listing the account's devices failed: " .. tostring(err), code, kind end
   end
   local o = {}

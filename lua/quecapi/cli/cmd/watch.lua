@@ -6,11 +6,12 @@
 -- @module quecapi.cli.cmd.watch
 
 local session = require "quecapi.cli.session"
+local connection = require "quecapi.realtime.connection"
 local args = require "quecapi.cli.args"
 local output = require "quecapi.cli.output"
 local fail = require "quecapi.cli.fail"
 
-local ipairs, pairs, type, tostring, pcall, error = ipairs, pairs, type, tostring, pcall, error
+local ipairs, pairs, tostring, pcall, error = ipairs, pairs, tostring, pcall, error
 local format, find = string.format, string.find
 local concat, sort = table.concat, table.sort
 local plain, clean = output.plain, output.clean
@@ -72,18 +73,6 @@ local function named(list)
   return out
 end
 
--- Every device of the account.
-local function all_devices(client)
-  local list, err, code, kind = session.collect(client, "user_device_list", { pageSize = 50 })
-  if not list then return nil, err, code, kind end
-  local out = {}
-  for _, d in ipairs(list) do
-    if type(d.productKey) == "string" and type(d.deviceKey) == "string" then
-      out[#out + 1] = { productKey = d.productKey, deviceKey = d.deviceKey }
-    end
-  end
-  return out
-end
 
 -- Write one line; false when the reader has gone away.
 local function emit(stream, text)
@@ -156,7 +145,7 @@ M.run = function(ctx)
   client, err, code, kind = session.session(ctx)
   if not client then return nil, err, code, kind end
   if #devices == 0 then
-    devices, err, code, kind = all_devices(client)
+    devices, err, code, kind = connection.account_devices(client)
     if not devices then return nil, err, code, kind end
     if #devices == 0 then ctx.log:note("the account has no devices: watching errors only") end
   end
