@@ -93,6 +93,7 @@ build = {
       ["quecapi.fakecloud.realtime_commands"] = "lua/quecapi/fakecloud/realtime_commands.lua",
       ["quecapi.fakecloud.seed"] = "lua/quecapi/fakecloud/seed.lua",
       ["quecapi.fakecloud.sharing"] = "lua/quecapi/fakecloud/sharing.lua",
+      ["quecapi.fakecloud.shell"] = "lua/quecapi/fakecloud/shell.lua",
       ["quecapi.fakecloud.state"] = "lua/quecapi/fakecloud/state.lua",
       ["quecapi.fakecloud.testing"] = "lua/quecapi/fakecloud/testing.lua",
       ["quecapi.fakecloud.things"] = "lua/quecapi/fakecloud/things.lua",

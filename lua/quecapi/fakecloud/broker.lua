@@ -18,43 +18,20 @@
 -- Plain Lua and shell commands (cc, python3, mosquitto), as ctl.
 -- @module quecapi.fakecloud.broker
 
+local shell = require "quecapi.fakecloud.shell"
 local plugin_source = require "quecapi.fakecloud.broker_plugin"
 local device_source = require "quecapi.fakecloud.device_py"
 local probe_source = require "quecapi.fakecloud.probe_py"
 
 local format, gsub, find, match = string.format, string.gsub, string.find, string.match
-local tostring, tonumber, ipairs, type = tostring, tonumber, ipairs, type
+local tostring, tonumber, ipairs = tostring, tonumber, ipairs
 
 local _M = {}
 
 --- The device side's user name on the plain listener (its password is made per start).
 _M.DEVICE_USER = "fakecloud-device"
 
-local function quote(s)
-  return "'" .. gsub(tostring(s), "'", "'\\''") .. "'"
-end
-
-local function run(cmd)
-  local a, _, c = os.execute(cmd)
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
-end
-
-local function read_text(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_text(path, text)
-  local f, err = io.open(path, "wb")
-  if not f then return nil, err end
-  f:write(text)
-  f:close()
-  return true
-end
+local quote, run, read_text, write_text = shell.quote, shell.run, shell.read, shell.write
 
 local function sleep(seconds)
   run("sleep " .. seconds)

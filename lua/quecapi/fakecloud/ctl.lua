@@ -24,10 +24,11 @@
 -- its Lua module do. `quecapi fakecloud` is this module on the command line.
 -- @module quecapi.fakecloud.ctl
 
+local shell = require "quecapi.fakecloud.shell"
 local template = require "quecapi.fakecloud.nginx_conf"
 local config = require "quecapi.fakecloud.config"
 
-local type, ipairs, tostring, tonumber = type, ipairs, tostring, tonumber
+local ipairs, tostring, tonumber = ipairs, tostring, tonumber
 local format, gsub, match, byte, find = string.format, string.gsub, string.match, string.byte, string.find
 local concat = table.concat
 
@@ -39,31 +40,7 @@ _M.VARIABLES = {
   "FAKECLOUD_CA", "FAKECLOUD_DIR", "FAKECLOUD_USER_DOMAIN", "FAKECLOUD_MQTT_URL", "FAKECLOUD_PYTHON",
 }
 
-local function quote(s)
-  return "'" .. gsub(tostring(s), "'", "'\\''") .. "'"
-end
-
--- A shell command: true when it exited 0, on Lua 5.1 and 5.2+ alike.
-local function run(cmd)
-  local a, _, c = os.execute(cmd)
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
-end
-
--- What a shell command printed, without the final newline.
-local function output(cmd)
-  local p = io.popen(cmd)
-  if not p then return nil end
-  local out = p:read("*a")
-  p:close()
-  return (gsub(out or "", "\n$", ""))
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local quote, run, output, exists = shell.quote, shell.run, shell.output, shell.exists
 
 -- This module's folder two levels up: where `quecapi/fakecloud/*.lua` are found,
 -- in a checkout (lua/) or where luarocks installed them. Absolute, because
@@ -232,11 +209,7 @@ local function wait_until(check, tries)
 end
 
 local function read_text(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a") or ""
-  f:close()
-  return s
+  return shell.read(path) or ""
 end
 
 -- The broker is on unless FAKECLOUD_BROKER (or opts.broker) says off.
