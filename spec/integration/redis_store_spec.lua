@@ -29,11 +29,7 @@ local function elapsed(fn)
 end
 
 local function count(since, path)
-  local n = 0
-  for _, r in ipairs(fake.requests(since)) do
-    if r.path == path then n = n + 1 end
-  end
-  return n
+  return #fake.received(since, path)
 end
 
 -- Secrets must not be in `text`: the Redis password, and every token value

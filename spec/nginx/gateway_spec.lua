@@ -51,14 +51,6 @@ describe("[16] examples/gateway.conf", function()
     return statuses
   end
 
-  -- The fake cloud's requests since seq, for one path.
-  local function received(seq, path)
-    local list = {}
-    for _, r in ipairs(fake.requests(seq)) do
-      if r.path == path then list[#list + 1] = r end
-    end
-    return list
-  end
 
   setup(function()
     fake.reset()
@@ -94,7 +86,7 @@ describe("[16] examples/gateway.conf", function()
     assert.are.equal(3, #res.data.list)
     assert.matches("^application/json", h["content-type"])
     assert.is_nil(h["set-cookie"])
-    local got = received(seq, "/v2/binding/enduserapi/userDeviceList")
+    local got = fake.received(seq, "/v2/binding/enduserapi/userDeviceList")
     assert.are.equal(1, #got)
     assert.are.equal("/v2/binding/enduserapi/userDeviceList?pageSize=10", got[1].url)
     assert.is_nil(got[1].headers.cookie)
@@ -156,7 +148,7 @@ describe("[16] examples/gateway.conf", function()
     local status, res = call("POST", "/api/v2/binding/enduserapi/batchControlDevice", body)
     assert.are.equal(200, status)
     assert.are.equal(200, res.code, json.encode(res))
-    local got = received(seq, "/v2/binding/enduserapi/batchControlDevice")
+    local got = fake.received(seq, "/v2/binding/enduserapi/batchControlDevice")
     assert.are.equal(1, #got)
     assert.are.equal(body, got[1].raw_body)
   end)
@@ -179,9 +171,9 @@ describe("[16] examples/gateway.conf", function()
     local seq = fake.seq()
     local statuses = parallel(100, LIST .. "?pageSize=5")
     for i = 1, 100 do assert.are.equal(200, statuses[i], read(dir .. "/logs/error.log")) end
-    local refreshes = received(seq, "/v2/enduser/enduserapi/refreshToken")
+    local refreshes = fake.received(seq, "/v2/enduser/enduserapi/refreshToken")
     assert.are.equal(1, #refreshes)
-    local lists = received(seq, "/v2/binding/enduserapi/userDeviceList")
+    local lists = fake.received(seq, "/v2/binding/enduserapi/userDeviceList")
     assert.are.equal(100, #lists)
     local tokens, n = {}, 0
     for _, r in ipairs(lists) do
@@ -193,7 +185,7 @@ describe("[16] examples/gateway.conf", function()
     -- and a later request needs no renewal
     seq = fake.seq()
     assert.are.equal(200, (call("GET", LIST)))
-    assert.are.same({}, received(seq, "/v2/enduser/enduserapi/refreshToken"))
+    assert.are.same({}, fake.received(seq, "/v2/enduser/enduserapi/refreshToken"))
   end)
 
   it("[16] sends a signed call (an SMS code) through quecapi in content_by_lua", function()

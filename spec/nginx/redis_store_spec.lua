@@ -63,11 +63,7 @@ local function start_node(r, node, workers)
 end
 
 local function count(since, path)
-  local n = 0
-  for _, req in ipairs(fake.requests(since)) do
-    if req.path == path then n = n + 1 end
-  end
-  return n
+  return #fake.received(since, path)
 end
 
 -- Fetch `paths` (on `servers`, in turn) all at once with one curl running them

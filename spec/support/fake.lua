@@ -92,6 +92,15 @@ function _M.requests(since)
   return assert(list, seq), seq
 end
 
+-- The requests for `path` the fake received since `seq`.
+function _M.received(since, path)
+  local list = {}
+  for _, r in ipairs(_M.requests(since)) do
+    if r.path == path then list[#list + 1] = r end
+  end
+  return list
+end
+
 function _M.seq()
   local _, seq = _M.requests(1e15)
   return seq

@@ -172,17 +172,8 @@ function Server:destroy()
   if not os.getenv("REDIS_KEEP") then run("rm -rf " .. quote(self.dir)) end
 end
 
--- At exit (busted ends with os.exit(code, true), which closes the state) stop
--- what a spec forgot to. Lua 5.1 has no __gc on tables: use a userdata proxy.
-local function on_collect(f)
-  if rawget(_G, "newproxy") then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
-_M._finalizer = on_collect(function()
+-- At exit stop what a spec forgot to.
+_M._finalizer = sh.on_collect(function()
   for srv in pairs(running) do pcall(srv.destroy, srv) end
 end)
 

@@ -45,6 +45,18 @@ function _M.write(path, data)
   assert(f:close())
 end
 
+--- An object that calls `f` when it is collected: keep it in a module to run
+-- `f` at exit (busted ends with os.exit(code, true), which closes the state).
+-- Lua 5.1 has no __gc on tables: there it is a userdata proxy.
+function _M.on_collect(f)
+  if rawget(_G, "newproxy") then
+    local p = newproxy(true)
+    getmetatable(p).__gc = f
+    return p
+  end
+  return setmetatable({}, { __gc = f })
+end
+
 --- A fresh directory (mode 0755) for one test or one server.
 function _M.tempdir()
   local name = os.tmpname()
