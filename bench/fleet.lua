@@ -60,13 +60,8 @@ local function device()
                             username = d.user, password = d.password, keepalive = 40 })
 end
 
-local quantile, median, spread = stats.quantile, stats.median, stats.spread
+local quantile, median, spread, num = stats.quantile, stats.median, stats.spread, stats.num
 
-local function num(v, unit)
-  if v >= 100 then return format("%.0f %s", v, unit) end
-  if v >= 10 then return format("%.1f %s", v, unit) end
-  return format("%.2f %s", v, unit)
-end
 
 -- Paced reports to one SSE client on each node: their latencies in ms, by node name.
 local function latency(clients, nodes, dev, rep)

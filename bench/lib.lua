@@ -52,6 +52,19 @@ function _M.rss_kb()
   return tonumber(_M.read("/proc/self/status"):match("VmRSS:%s*(%d+)"))
 end
 
+--- Two free loopback ports (not listening now), from a spot that differs per run.
+function _M.free_ports()
+  local p = io.popen("ss -ltnH 2>/dev/null")
+  local used = p:read("*a")
+  p:close()
+  local ports, port = {}, 20000 + (math.floor(core.monotonic() * 1000) % 20000)
+  while #ports < 2 do
+    port = port + 1
+    if not used:find(":" .. port .. " ", 1, true) then ports[#ports + 1] = port end
+  end
+  return ports[1], ports[2]
+end
+
 _M.interpreter = rawget(_G, "jit") and "luajit" or "lua5.4"
 
 return _M

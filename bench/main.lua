@@ -79,7 +79,7 @@ local function lua_worker(lua, args, env)
   collect(format("%s %s %s bench/%s", env or "", lua_env(lua), lua, args))
 end
 
-local median = stats.median
+local median, num = stats.median, stats.num
 
 local function value(name)
   local list = runs[name]
@@ -327,13 +327,6 @@ local fleet_rows, fleet_verdicts = require("fleet").run { reps = REPS, out = OUT
 local rows = {}
 local verdicts = {}
 
-local function num(v, unit)
-  if v >= 100000 then return format("%.2f M%s", v / 1e6, unit) end
-  if v >= 1000 then return format("%.1f k%s", v / 1e3, unit) end
-  if v >= 100 then return format("%.0f %s", v, unit) end
-  if v >= 10 then return format("%.1f %s", v, unit) end
-  return format("%.2f %s", v, unit)
-end
 
 -- A row: section, what, contender, its median (formatted), spread, ratio to
 -- the limit, target text and whether it is met (nil: no target).

@@ -66,22 +66,10 @@ local function sh(cmd)
   return a == true and (c == nil or c == 0)
 end
 
--- Two free loopback ports (not listening now).
-local function free_ports()
-  local p = io.popen("ss -ltnH 2>/dev/null")
-  local used = p:read("*a")
-  p:close()
-  local ports, port = {}, 20000 + (math.floor(core.monotonic() * 1000) % 20000)
-  while #ports < 2 do
-    port = port + 1
-    if not used:find(":" .. port .. " ", 1, true) then ports[#ports + 1] = port end
-  end
-  return ports[1], ports[2]
-end
 
 local work = assert(os.getenv("BENCH_OUT"), "BENCH_OUT is required") .. "/mosquitto-" .. lib.interpreter
 assert(sh("mkdir -p " .. work))
-local plain_port, ws_port = free_ports()
+local plain_port, ws_port = lib.free_ports()
 local conf = assert(io.open(work .. "/mosquitto.conf", "w"))
 conf:write(table.concat({
   "per_listener_settings true", "persistence false", "log_dest none", "user root",

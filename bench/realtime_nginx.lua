@@ -23,6 +23,7 @@
 --  - latency: 200 reports, one every 10 ms; from the publish to the client's
 --    reading the `data:` line, both stamped with the machine's monotonic clock,
 --    for 1 client and for each of 100 clients; median and p99.
+local lib = require "lib"
 local stats = require "stats"
 local core = require "quecapi.core"
 local json = require "quecapi.json"
@@ -49,20 +50,10 @@ local function report(n)
   })
 end
 
--- Two free loopback ports.
-local function free_ports()
-  local used = shell.output("ss -ltnH 2>/dev/null")
-  local ports, port = {}, 20000 + (math.floor(core.monotonic() * 1000) % 20000)
-  while #ports < 2 do
-    port = port + 1
-    if not used:find(":" .. port .. " ", 1, true) then ports[#ports + 1] = port end
-  end
-  return ports[1], ports[2]
-end
 
 -- mosquitto: anonymous, a TLS WebSocket listener for the App, a plain one for the device.
 local function broker(dir)
-  local plain, ws = free_ports()
+  local plain, ws = lib.free_ports()
   assert(shell.run("mkdir -p " .. shell.quote(dir)))
   shell.write(dir .. "/mosquitto.conf", table.concat({
     "per_listener_settings true", "persistence false", "log_dest none", "user root",
@@ -95,17 +86,8 @@ local function cpu(pid)
   return ((tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)) / 100
 end
 
-local quantile, median, spread = stats.quantile, stats.median, stats.spread
+local quantile, median, spread, num = stats.quantile, stats.median, stats.spread, stats.num
 
--- (as the driver writes numbers; a unit with a leading space keeps it after the prefix)
-local function num(v, unit)
-  local gap = unit:sub(1, 1) == " " and "" or " "
-  if v >= 100000 then return format("%.2f%sM%s", v / 1e6, gap, unit) end
-  if v >= 1000 then return format("%.1f%sk%s", v / 1e3, gap, unit) end
-  if v >= 100 then return format("%.0f %s", v, unit) end
-  if v >= 10 then return format("%.1f %s", v, unit) end
-  return format("%.2f %s", v, unit)
-end
 
 -- One run: n clients on the device; the publisher's calls; every client's arrivals.
 local function clients_run(clients, srv, name, n, count)

@@ -1,6 +1,6 @@
 --- The statistics of the bench's table, for the driver and the sections that
--- run on their own (realtime_nginx, fleet): medians of runs, their spread, and
--- latency quantiles.
+-- run on their own (realtime_nginx, fleet): medians of runs, their spread,
+-- latency quantiles, and numbers as the table writes them.
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 
 local _M = {}
@@ -38,6 +38,17 @@ function _M.spread(list)
     return t[i] + (t[min(i + 1, #t)] - t[i]) * (x - i)
   end
   return (q(0.75) - q(0.25)) / m * 100
+end
+
+--- A value as the table writes it, in k or M when large: "4.7 kreq/s", "2.35 ms".
+-- A unit with a leading space keeps it after the prefix ("0.24M deliveries/s").
+function _M.num(v, unit)
+  local gap = unit:sub(1, 1) == " " and "" or " "
+  if v >= 100000 then return string.format("%.2f%sM%s", v / 1e6, gap, unit) end
+  if v >= 1000 then return string.format("%.1f%sk%s", v / 1e3, gap, unit) end
+  if v >= 100 then return string.format("%.0f %s", v, unit) end
+  if v >= 10 then return string.format("%.1f %s", v, unit) end
+  return string.format("%.2f %s", v, unit)
 end
 
 return _M
