@@ -107,6 +107,8 @@ static int curl_ready = 0;
 
 static int buffer_append(buffer_t *b, const char *p, size_t n)
 {
+    if (n == 0) /* an empty buffer has no data pointer to add an offset to */
+        return 1;
     if (n > b->limit - b->len) {
         b->overflow = 1;
         return 0;

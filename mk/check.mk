@@ -150,8 +150,8 @@ fuzz: deps-check $(FUZZ_BINS)
 	done
 
 fuzz-regress: deps-check $(FUZZ_BINS)
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	    build/fuzz/$$t -runs=0 -timeout=25 fuzz/corpus/$$t > build/fuzz/$$t-regress.log 2>&1 \
+	@set -e; mkdir -p build/fuzz/artifacts; for t in $(FUZZ_TARGETS); do \
+	    build/fuzz/$$t -runs=0 -timeout=25 -artifact_prefix=build/fuzz/artifacts/$$t- fuzz/corpus/$$t > build/fuzz/$$t-regress.log 2>&1 \
 	        || { tail -n 60 build/fuzz/$$t-regress.log; echo "fuzz-regress $$t FAILED"; exit 1; }; \
 	    echo "fuzz-regress $$t: $$(ls fuzz/corpus/$$t | wc -l) seeds ok"; \
 	done
