@@ -36,7 +36,7 @@ local redact = require "quecapi.redact"
 
 local type, tostring, tonumber, setmetatable, rawget = type, tostring, tonumber, setmetatable, rawget
 local format, match, sub = string.format, string.match, string.sub
-local ceil, max = math.ceil, math.max
+local ceil, floor, max = math.ceil, math.floor, math.max
 
 local _M = {}
 
@@ -91,13 +91,17 @@ if ARGV[2] == 'set' then redis.call('set', KEYS[2], ARGV[4])
 elseif ARGV[2] == 'hset' then redis.call('hset', KEYS[2], ARGV[3], ARGV[4]) end
 return redis.call('publish', ARGV[5], ARGV[6])]]
 
--- KEYS leader, cmd; ARGV command, max waiting, list ttl ms. -> 1 | 0 (no leader) | -1 (full)
+-- KEYS leader, cmd; ARGV command, max waiting, list ttl ms, not after (Redis ms).
+-- -> { 1 | 0 (no leader) | -1 (full) | -2 (too late: its sender stopped waiting), now }
+-- A command that reaches Redis late (a Redis that hung, a slow link) may find
+-- its sender gone, told the write failed: it must not be sent after all.
 local PUSH = NOW .. [[
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-if redis.call('llen', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+if now > tonumber(ARGV[4]) then return { -2, now } end
+if redis.call('exists', KEYS[1]) == 0 then return { 0, now } end
+if redis.call('llen', KEYS[2]) >= tonumber(ARGV[2]) then return { -1, now } end
 redis.call('rpush', KEYS[2], string.format('%.0f', now) .. ' ' .. ARGV[1])
 redis.call('pexpire', KEYS[2], ARGV[3])
-return 1]]
+return { 1, now }]]
 
 -- KEYS reply; ARGV answer, ttl ms.
 local REPLY = "redis.call('rpush', KEYS[1], ARGV[1]) redis.call('pexpire', KEYS[1], ARGV[2]) return 1"
@@ -230,13 +234,23 @@ function Fleet:snapshot()
   return devices or false, state or false, type(values) == "table" and values or {}
 end
 
---- Queue a command for the leader.
--- @return 1 queued, 0 no leader, -1 too many waiting; or nil, err, kind
-function Fleet:push(text, max_waiting, timeout)
+--- Redis's clock.
+-- @return Redis ms; or nil, err, kind
+function Fleet:clock()
+  local r, err, kind = self.store:call("time")
+  if type(r) ~= "table" or not tonumber(r[1]) then return failed(err or "TIME answered no time", kind) end
+  return tonumber(r[1]) * 1000 + floor((tonumber(r[2]) or 0) / 1000)
+end
+
+--- Queue a command for the leader, unless Redis runs it after `not_after`
+-- (Redis ms): its sender no longer waits for it then.
+-- @return 1 queued, 0 no leader, -1 too many waiting, -2 too late; and Redis ms
+--   when it ran; or nil, err, kind
+function Fleet:push(text, max_waiting, timeout, not_after)
   local r, err, kind = self.store:call("eval", PUSH, 2, self.leader, self.cmd, text, format("%d", max_waiting),
-    format("%d", ceil((timeout + 5) * 1000)))
-  if r == nil then return failed(err, kind) end
-  return r
+    format("%d", ceil((timeout + 5) * 1000)), format("%.0f", not_after))
+  if type(r) ~= "table" then return failed(err or "bad reply", kind) end
+  return tonumber(r[1]), tonumber(r[2])
 end
 
 --- Wait up to `timeout` seconds for the answer to command `id`.

@@ -608,6 +608,13 @@ end
 -- every node: commands, status
 -- ------------------------------------------------------------------------
 
+-- Redis's clock minus this worker's, from a Redis time taken before now: never
+-- more than the true difference, so a deadline made with it is never later than
+-- the one meant.
+local function offset_after(redis_ms)
+  return redis_ms - monotonic() * 1000
+end
+
 --- A command through the fleet: queued in Redis for whichever node leads, its
 -- answer waited for in Redis (BLPOP). Redis away: at once, kind "network".
 -- @return the msgId, or nil, err, code, kind
@@ -619,10 +626,26 @@ function _M.command(self, op, pk, dk, values)
                                   timeout_ms = floor(self.command_timeout * 1000) }
   if not text then return usage(op .. ": values cannot be encoded as JSON: " .. tostring(err)) end
   local f = self.fleet
-  local queued, qerr, kind = f:push(text, self.max_commands, self.command_timeout)
+  -- Redis's clock against this worker's, once: a command carries the last moment
+  -- (Redis ms) its push may run, the end of this wait for the reply.
+  if not self.redis_offset then
+    local redis_ms, cerr, ckind = f:clock()
+    if not redis_ms then
+      return nil, "realtime hub: " .. op .. ": cannot reach the fleet's Redis: " .. fleet.describe(cerr), nil,
+        ckind == "config" and "config" or "network"
+    end
+    self.redis_offset = offset_after(redis_ms)
+  end
+  local not_after = monotonic() * 1000 + self.redis_offset + f.store.timeout * 1000
+  local queued, redis_ms, kind = f:push(text, self.max_commands, self.command_timeout, not_after)
   if queued == nil then
-    return nil, "realtime hub: " .. op .. ": cannot reach the fleet's Redis: " .. fleet.describe(qerr), nil,
+    return nil, "realtime hub: " .. op .. ": cannot reach the fleet's Redis: " .. fleet.describe(redis_ms), nil,
       kind == "config" and "config" or "network"
+  end
+  self.redis_offset = offset_after(redis_ms)
+  if queued == -2 then
+    return nil, "realtime hub: " .. op .. ": Redis ran the command later than its timeout allows; it "
+      .. "was not queued", nil, "network"
   elseif queued == 0 then
     return nil, "realtime hub: " .. op .. ": no node holds the account's connection (one takes it over within "
       .. "the lease)", nil, "network"
