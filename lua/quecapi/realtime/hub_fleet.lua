@@ -608,11 +608,16 @@ end
 -- every node: commands, status
 -- ------------------------------------------------------------------------
 
--- Redis's clock minus this worker's, from a Redis time taken before now: never
--- more than the true difference, so a deadline made with it is never later than
--- the one meant.
-local function offset_after(redis_ms)
-  return redis_ms - monotonic() * 1000
+-- Redis's clock minus this worker's, from a Redis time read before now: never
+-- more than the true difference, and less by the reply's time at most, which a
+-- reply in time keeps under the store's timeout. The largest estimate is the best
+-- one; one lower than it by more than the timeout means Redis's clock went back.
+local function learn_offset(self, redis_ms)
+  local estimate = redis_ms - monotonic() * 1000
+  local known = self.redis_offset
+  if known == nil or estimate > known or estimate < known - self.fleet.store.timeout * 1000 then
+    self.redis_offset = estimate
+  end
 end
 
 --- A command through the fleet: queued in Redis for whichever node leads, its
@@ -634,7 +639,7 @@ function _M.command(self, op, pk, dk, values)
       return nil, "realtime hub: " .. op .. ": cannot reach the fleet's Redis: " .. fleet.describe(cerr), nil,
         ckind == "config" and "config" or "network"
     end
-    self.redis_offset = offset_after(redis_ms)
+    learn_offset(self, redis_ms)
   end
   local not_after = monotonic() * 1000 + self.redis_offset + f.store.timeout * 1000
   local queued, redis_ms, kind = f:push(text, self.max_commands, self.command_timeout, not_after)
@@ -642,7 +647,7 @@ function _M.command(self, op, pk, dk, values)
     return nil, "realtime hub: " .. op .. ": cannot reach the fleet's Redis: " .. fleet.describe(redis_ms), nil,
       kind == "config" and "config" or "network"
   end
-  self.redis_offset = offset_after(redis_ms)
+  learn_offset(self, redis_ms)
   if queued == -2 then
     return nil, "realtime hub: " .. op .. ": Redis ran the command later than its timeout allows; it "
       .. "was not queued", nil, "network"
