@@ -11,6 +11,9 @@
 --   decode    quecapi.json.decode of the answer the call gets, alone in a loop
 --   session   the C core's session:request of the checked request, alone (libcurl
 --             with a fresh easy handle per request, the header and body as Lua values)
+--   floor     session:request and json.decode of its answer in one loop: the C parts
+--             of a call with the caches as a call leaves them, without the Lua around
+--             them (building the request, tokens, the envelope check)
 -- and prints CPU microseconds per iteration of each (os.clock: user + system).
 --
 -- The fake cloud comes from FAKECLOUD_URL / FAKECLOUD_CA, the access token from
@@ -53,6 +56,11 @@ if mode == "quecapi" then
     if session:request(checked) ~= 200 then error("session request failed") end
   end, seconds / 2))
   lib.emit(prefix .. "_session_cpu", format("%.1f", cpu))
+  cpu = select(2, lib.rate(function()
+    local st, answer = session:request(checked)
+    if st ~= 200 or json.decode(answer).code ~= 200 then error("session request failed") end
+  end, seconds / 2))
+  lib.emit(prefix .. "_floor_cpu", format("%.1f", cpu))
   cpu = select(2, lib.rate(function() json.decode(body) end, seconds / 4, 20))
   lib.emit(prefix .. "_decode_cpu", format("%.2f", cpu))
 elseif mode == "luasec" then
