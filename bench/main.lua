@@ -171,6 +171,7 @@ end
 say("2/7 HTTP round trips (%d runs)", REPS)
 for _ = 1, REPS do
   collect(format("%s/http %s %s %s 0.7", OUT, quote(URL), quote(fake.ca), quote(TOKEN)))
+  collect(format("%s/http %s %s %s 0.35 fresh", OUT, quote(URL), quote(fake.ca), quote(TOKEN)))
   for _, lua in ipairs(LUAS) do lua_worker(lua, "http.lua quecapi 0.7", ENV) end
   lua_worker("lua5.4", "http.lua luasec 0.5", ENV)
   curl_cli()
@@ -380,13 +381,15 @@ row("2", label2, "curl CLI per request", "curl_cli", "req/s", ratio("curl_cli", 
 local label2c = format("client CPU per call: user_device_list, %d devices, HTTPS", PAGE_SIZE)
 row("2", label2c, "libcurl alone: C loop, one reused handle", "c_http_cpu", "us", nil, "", nil,
   "keeps the body as bytes")
+row("2", label2c, "libcurl alone: C loop, a fresh easy handle per request", "c_http_fresh_cpu", "us", nil, "", nil,
+  "as the core runs it (curl#11101): same share and multi handle, same options")
 for _, lua in ipairs(LUAS) do
   local limit = value("c_http_cpu") + value(lua .. "_http_decode_cpu")
   local call = value(lua .. "_http_cpu")
   row("2", label2c, "decode alone, " .. lua, lua .. "_http_decode_cpu", "us", nil, "", nil,
     "quecapi.json.decode of the same answer, in a loop")
   row("2", label2c, "C core session alone, " .. lua, lua .. "_http_session_cpu", "us", nil, "", nil,
-    "libcurl, a fresh easy handle per request (curl#11101), header and body as Lua values")
+    "libcurl on a fresh easy handle, the request read from Lua, the answer made into Lua values")
   row("2", label2c, "C core session + decode, one loop, " .. lua, lua .. "_http_floor_cpu", "us", nil, "", nil,
     "the two C parts of a call together: the decode costs more after a request than in a loop of its own")
   row("2", label2c, "quecapi call, " .. lua, lua .. "_http_cpu", "us", call / limit,
