@@ -121,27 +121,40 @@ local function all_got(got, want, clients_n)
   assert.are.equal(clients_n or 4, n)
 end
 
-setup(function()
+-- A fresh account at the fake cloud and two nodes on `r`, through `sentinel`
+-- (and `master`, its name for the master) when given; SSE clients to read them.
+local function start_fleet(sentinel, master)
   fake.reset()
   local uid = fake.user(PHONE, PASSWORD, 3)
   prefix = "qu_" .. uid .. "_"
   fake.report(PK, DK, { online = true })
   since = fake.broker().connects
-  r = redis.start { password = REDIS_PASSWORD }
   started = core.monotonic()
   nodes = {}
-  nodes.a = fleet.node { name = "a", redis = r, phone = PHONE, password = PASSWORD, devices = DEVICES, ttl = TTL }
-  nodes.b = fleet.node { name = "b", redis = r, phone = PHONE, password = PASSWORD, devices = DEVICES, ttl = TTL }
+  for _, name in ipairs { "a", "b" } do
+    nodes[name] = fleet.node { name = name, redis = r, sentinel = sentinel, master = master, phone = PHONE,
+                               password = PASSWORD, devices = DEVICES, ttl = TTL }
+  end
   clients = sse.start()
-end)
+end
 
-teardown(function()
+local function stop_fleet()
   if clients then clients:close() end
   for _, n in pairs(nodes or {}) do n:stop() end
-  if r then r:destroy() end
-end)
+  clients, nodes = nil, nil
+end
 
 describe("[17] the realtime hub across two nginx nodes", function()
+  setup(function()
+    r = redis.start { password = REDIS_PASSWORD }
+    start_fleet()
+  end)
+
+  teardown(function()
+    stop_fleet()
+    if r then r:destroy() end
+  end)
+
   it("[17] opens one broker connection for the account, and SSE clients on both nodes get every event", function()
     local lead, other = leader()
     -- (a new fleet waits one lease first: nothing in Redis says when the last one ended)
@@ -292,6 +305,68 @@ describe("[17] the realtime hub across two nginx nodes", function()
     all_got(received(runs, want), want)
     local w = other:command { op = "write", pk = PK, dk = DK, values = { brightness = 6 } }
     assert.is_number(w.msgId, json.encode(w))
+    local s = sessions()
+    assert.are.equal(1, s.peak, json.encode(s))
+    assert.are.equal(1, fake.broker().connected)
+  end)
+end)
+
+describe("[17] the realtime hub across two nginx nodes, Redis through Sentinel", function()
+  local NAME = "quecapi17rt"
+  local servers, sentinel
+
+  -- The server the sentinel names as master, and the other one.
+  local function roles()
+    local port = tonumber(sentinel:raw("SENTINEL", "get-master-addr-by-name", NAME):match("\n(%d+)"))
+    if servers[1].port == port then return servers[1], servers[2] end
+    return servers[2], servers[1]
+  end
+
+  setup(function()
+    -- replicas sync at once (no 5 s wait for more replicas to share a transfer)
+    local conf = { "repl-diskless-sync-delay 0" }
+    r = redis.start { password = REDIS_PASSWORD, conf = conf }
+    servers = { r, redis.start { password = REDIS_PASSWORD, conf = conf, replica_of = r } }
+    sentinel = redis.sentinel { master = r, name = NAME }
+    assert.is_true(redis.wait_for(function()
+      local replicas = sentinel:raw("SENTINEL", "REPLICAS", NAME)
+      return replicas:match("master%-link%-status\nok") ~= nil and replicas:match("\nflags\nslave\n") ~= nil
+    end, 20), sentinel:raw("SENTINEL", "REPLICAS", NAME))
+    start_fleet(sentinel, NAME)
+  end)
+
+  teardown(function()
+    stop_fleet()
+    if sentinel then sentinel:destroy() end
+    for _, srv in ipairs(servers or {}) do srv:destroy() end
+    r = nil
+  end)
+
+  it("[17] after SIGKILL of the master, the replica the sentinel promotes carries the fleet: never a second "
+    .. "session, events and writes again on both nodes", function()
+    local lead = leader()
+    say("through Sentinel, node %s leads", lead.name)
+    local runs = listen(5)
+    local want = range(51, 55)
+    report_all(want)
+    all_got(received(runs, want), want)
+    local old, new = roles()
+    local t0 = core.monotonic()
+    old:kill()
+    assert.is_true(redis.wait_for(function() return roles() == new end, 20),
+      sentinel:raw("SENTINEL", "get-master-addr-by-name", NAME))
+    lead = leader(TTL * 3 + 15)
+    say("Sentinel failover: node %s leads %.2f s after the master was killed", lead.name, core.monotonic() - t0)
+    runs = listen(5)
+    want = range(56, 60)
+    report_all(want)
+    all_got(received(runs, want), want)
+    for _, n in pairs(nodes) do
+      local w = poll(function()
+        return n:command { op = "write", pk = PK, dk = DK, values = { brightness = 61 } }
+      end, function(x) return x.msgId ~= nil end, TTL * 3)
+      assert.is_number(w.msgId, json.encode(w))
+    end
     local s = sessions()
     assert.are.equal(1, s.peak, json.encode(s))
     assert.are.equal(1, fake.broker().connected)

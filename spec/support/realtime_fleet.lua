@@ -82,12 +82,15 @@ function Node:stop()
 end
 
 --- Start a node: name, redis (a support.redis server), phone, password (the
--- account), devices ("pk/dk,..."), ttl (the fleet's lease, 2 s), workers (2).
+-- account), devices ("pk/dk,..."), ttl (the fleet's lease, 2 s), workers (2);
+-- sentinel (a support.redis sentinel) and master (its name for the master):
+-- the node finds the master through the sentinel instead of `redis`'s port.
 function _M.node(o)
   local main = table.concat({
     "env FAKECLOUD_URL;", "env FAKECLOUD_CA;", "env FAKECLOUD_MQTT_URL;",
     "env SPEC_PHONE=" .. o.phone .. ";", "env SPEC_PASSWORD=" .. o.password .. ";",
     "env SPEC_REDIS_PORT=" .. o.redis.port .. ";", "env SPEC_REDIS_PASSWORD=" .. (o.redis.password or "") .. ";",
+    o.sentinel and ('env "SPEC_REDIS_SENTINEL=' .. o.master .. " " .. o.sentinel.port .. '";') or "",
     "env SPEC_NODE=" .. o.name .. ";", "env SPEC_TTL=" .. (o.ttl or 2) .. ";",
     "env SPEC_DEVICES=" .. o.devices .. ";",
   }, "\n")

@@ -7,7 +7,8 @@
 --   GET      /cost?n=N        N token lookups through the Redis store and N through shdict
 --
 -- Settings come from the environment the spec passes in (env directives):
--- SPEC_REDIS_PORT, SPEC_REDIS_PASSWORD, SPEC_NODE, and in_nginx's.
+-- SPEC_REDIS_PORT, SPEC_REDIS_PASSWORD, SPEC_REDIS_SENTINEL (optional: "name port",
+-- the master a sentinel names instead of the port), SPEC_NODE, and in_nginx's.
 -- luacheck: std +ngx_lua
 local json = require "quecapi.json"
 local redis_store = require "quecapi.store.redis"
@@ -18,6 +19,11 @@ local _M = {}
 local function options(extra)
   local o = { port = tonumber(os.getenv("SPEC_REDIS_PORT")), password = os.getenv("SPEC_REDIS_PASSWORD"),
               timeout = 0.5 }
+  local sentinel = os.getenv("SPEC_REDIS_SENTINEL") -- "name port": the master a sentinel names
+  if sentinel and sentinel ~= "" then
+    local name, port = sentinel:match("^(%S+) (%d+)$")
+    o.port, o.sentinel = nil, { master = name, hosts = { "127.0.0.1:" .. port } }
+  end
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
