@@ -121,6 +121,26 @@ local function all_got(got, want, clients_n)
   assert.are.equal(clients_n or 4, n)
 end
 
+-- A write of `brightness` through node `n` fails with kind network, naming Redis,
+-- within `limit` seconds (`how`: what Redis is doing, for the message).
+local function write_fails(n, brightness, limit, how)
+  local t0 = core.monotonic()
+  local w = n:command { op = "write", pk = PK, dk = DK, values = { brightness = brightness } }
+  local took = core.monotonic() - t0
+  assert.are.same({ "network" }, { w.kind }, json.encode(w))
+  assert.is_nil(w.msgId)
+  assert.matches("redis", w.err)
+  assert.is_true(took < limit, ("a write with Redis %s took %.2f s"):format(how, took))
+end
+
+-- A write of `brightness` through node `n` gets its msgId, within a few leases.
+local function write_works(n, brightness)
+  local w = poll(function()
+    return n:command { op = "write", pk = PK, dk = DK, values = { brightness = brightness } }
+  end, function(x) return x.msgId ~= nil end, TTL * 3)
+  assert.is_number(w.msgId, json.encode(w))
+end
+
 -- A fresh account at the fake cloud and two nodes on `r`, through `sentinel`
 -- (and `master`, its name for the master) when given; SSE clients to read them.
 local function start_fleet(sentinel, master)
@@ -250,22 +270,11 @@ describe("[17] the realtime hub across two nginx nodes", function()
     assert.is_number(other:command { op = "write", pk = PK, dk = DK, values = { brightness = 7 } }.msgId)
     local writes = #fake.device(PK, DK).writes
     r:pause()
-    local ok, perr = pcall(function()
-      local t0 = core.monotonic()
-      local w = other:command { op = "write", pk = PK, dk = DK, values = { brightness = 8 } }
-      local took = core.monotonic() - t0
-      assert.are.same({ "network" }, { w.kind }, json.encode(w))
-      assert.is_nil(w.msgId)
-      assert.matches("redis", w.err)
-      assert.is_true(took < 2, ("a write with Redis hanging took %.2f s"):format(took))
-    end)
+    local ok, perr = pcall(write_fails, other, 8, 2, "hanging")
     r:resume() -- within the lease: the push Redis holds is still unread, the leader still leads
     assert(ok, perr)
     leader(TTL * 3 + 10)
-    local w = poll(function()
-      return other:command { op = "write", pk = PK, dk = DK, values = { brightness = 9 } }
-    end, function(x) return x.msgId ~= nil end, TTL * 3)
-    assert.is_number(w.msgId, json.encode(w))
+    write_works(other, 9)
     local device = poll(function() return fake.device(PK, DK) end, function(d) return d.values.brightness == 9 end, 5)
     assert.are.equal(9, device.values.brightness)
     for i = writes + 1, #device.writes do
@@ -279,15 +288,7 @@ describe("[17] the realtime hub across two nginx nodes", function()
     .. "again when Redis is back", function()
     local lead, other = leader()
     r:stop()
-    for _, n in ipairs { lead, other } do
-      local t0 = core.monotonic()
-      local w = n:command { op = "write", pk = PK, dk = DK, values = { brightness = 5 } }
-      local took = core.monotonic() - t0
-      assert.are.same({ "network" }, { w.kind }, json.encode(w))
-      assert.is_nil(w.msgId)
-      assert.matches("redis", w.err)
-      assert.is_true(took < 1, ("a write with Redis down took %.2f s"):format(took))
-    end
+    for _, n in ipairs { lead, other } do write_fails(n, 5, 1, "down") end
     -- the leader cannot renew its lease: it closes the connection before the lease could pass on
     local b, gone = fake.broker_until(function(x) return x.connected == 0 end, TTL + 3)
     assert.is_true(gone, json.encode(b) .. "\n" .. logs())
@@ -361,12 +362,7 @@ describe("[17] the realtime hub across two nginx nodes, Redis through Sentinel",
     want = range(56, 60)
     report_all(want)
     all_got(received(runs, want), want)
-    for _, n in pairs(nodes) do
-      local w = poll(function()
-        return n:command { op = "write", pk = PK, dk = DK, values = { brightness = 61 } }
-      end, function(x) return x.msgId ~= nil end, TTL * 3)
-      assert.is_number(w.msgId, json.encode(w))
-    end
+    for _, n in pairs(nodes) do write_works(n, 61) end
     local s = sessions()
     assert.are.equal(1, s.peak, json.encode(s))
     assert.are.equal(1, fake.broker().connected)
