@@ -541,9 +541,14 @@ describe("[17] redis token store through Sentinel", function()
     local old, new = roles()
     assert.is_true(s:set("so", TOKENS)) -- and keeps its connection to the master of now
     assert.matches("OK", sentinel:raw("SENTINEL", "FAILOVER", NAME), 1, true)
-    assert.is_true(redis.wait_for(function()
-      return roles() == new and old:raw("ROLE"):match("^slave") ~= nil
-    end, 20), sentinel:raw("SENTINEL", "get-master-addr-by-name", NAME))
+    assert.is_true(redis.wait_for(function() return roles() == new end, 20),
+      sentinel:raw("SENTINEL", "get-master-addr-by-name", NAME))
+    -- The sentinel turns the old master into a replica when it next looks at it
+    -- (every 10 s); the spec does now what it would do then.
+    if not old:raw("ROLE"):match("^slave") then
+      assert.matches("OK", old:raw("REPLICAOF", "127.0.0.1", tostring(new.port)), 1, true)
+    end
+    assert.is_true(redis.wait_for(function() return old:raw("ROLE"):match("^slave") ~= nil end, 20), old:raw("ROLE"))
     -- the store was not told: its kept connection goes to a replica now
     -- refused there (READONLY), sent again to the master the sentinel names
     local ok, err = s:set("so", { access_token = "after the switch-over" })
