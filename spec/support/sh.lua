@@ -1,11 +1,13 @@
 -- Shell commands and files for specs: one copy of the small helpers every spec
 -- that starts processes or writes files needs.
+-- The plain helpers are the fake cloud's (quecapi.fakecloud.shell); what specs
+-- add is a clean environment for the programs they start, and writes that raise.
+local shell = require "quecapi.fakecloud.shell"
+
 local _M = {}
 
 --- A string as one shell word.
-function _M.quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+_M.quote = shell.quote
 
 -- Under `make check-asan` the interpreter runs with the ASan runtime in
 -- LD_PRELOAD. The programs started from here (sh, nginx, curl, coreutils) are not
@@ -17,27 +19,16 @@ end
 
 --- Run a shell command: true on exit status 0, on Lua 5.1 and 5.2+ alike.
 function _M.run(cmd)
-  local a, _, c = os.execute(clean(cmd))
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
+  return shell.run(clean(cmd))
 end
 
 --- Run a shell command and return what it printed, without the final newline.
 function _M.output(cmd)
-  local p = assert(io.popen(clean(cmd)))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("\n$", ""))
+  return (assert(shell.output(clean(cmd)), "cannot start a shell"))
 end
 
 --- A file's contents, or nil when it cannot be read.
-function _M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+_M.read = shell.read
 
 function _M.write(path, data)
   local f = assert(io.open(path, "wb"))
